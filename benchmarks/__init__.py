@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; ``python -m benchmarks`` prints one JSON list of figures."""

@@ -1,0 +1,1 @@
+"""Sensors to typed readings: GATT codecs, the BLE collector, virtual sensors, file replay."""

@@ -1,0 +1,610 @@
+"""The BLE collector: finds heart-rate straps and footpods, keeps them connected, yields readings.
+
+Usage::
+
+    async with Collector(sensor_map, clock=clock) as collector:
+        async for record in collector:
+            ...
+
+One task per sensor runs under one :class:`asyncio.TaskGroup`. Each connection attempt uses a
+fresh :class:`bleak.BleakClient` (stale BlueZ state does not leak into the next attempt), a
+connect timeout of at least 10 s, and re-subscribes to notifications after every connect. A
+disconnect, a failed connect or a silent link (no notification within the watchdog time) yields a
+:class:`LinkEvent` and a retry after a capped, jittered backoff. Nothing is ever invented: a link
+that is down produces no readings (never HR = 0); processing sees the gap.
+
+Notification callbacks are synchronous: they decode, stamp and append to a bounded buffer that
+the async iterator drains. When the consumer falls behind by more than ``queue_size`` records the
+oldest are dropped and counted (``Collector.dropped``): the collector must never block the BLE
+stack, and a consumer that is that far behind is broken anyway (the counter says so).
+
+For real sensors leave ``scanner_backend``/``client_backend`` as None (bleak's platform backend);
+virtual sensors pass the classes of :class:`ingest.virtual.radio.VirtualRadio`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import functools
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+from bleak.exc import BleakError
+
+from ingest.backoff import backoff_delay_s
+from ingest.beat_clock import DEFAULT_GAP_THRESHOLD_S, BeatClock
+from ingest.clock import Clock
+from ingest.errors import GattDecodeError
+from ingest.gatt import uuids
+from ingest.gatt.heart_rate import decode_heart_rate
+from ingest.gatt.rsc import RscFeature, decode_rsc, decode_rsc_feature
+from ingest.gatt.rsc import names as rsc_feature_names
+from ingest.gatt.simple import decode_battery_level, decode_body_sensor_location, decode_string
+from ingest.records import (
+    BatteryReading,
+    Contact,
+    HeartRateReading,
+    LinkEvent,
+    LinkState,
+    Reading,
+    SensorInfo,
+    SensorKind,
+    StrideReading,
+)
+
+log = logging.getLogger(__name__)
+
+# BlueZ needs several seconds to connect and discover services on a busy adapter; bleak's own
+# default is 10 s and shorter timeouts fail spuriously on a Raspberry Pi (DESIGN.md).
+MIN_CONNECT_TIMEOUT_S = 10.0
+# Straps notify at ~1 Hz and footpods at 1-2 Hz: 5 s of silence on a connected link means it is
+# dead (typical after a rejected connection-parameter update) even if no disconnect was reported.
+DEFAULT_SILENCE_TIMEOUT_S = 5.0
+# Scan windows: long enough to hear sensors advertising at ~1 s intervals several times.
+DEFAULT_SCAN_S = 5.0
+# A rescan picks up sensors that are switched on (or put on: Polar straps wake on skin contact)
+# after the session started.
+DEFAULT_RESCAN_INTERVAL_S = 10.0
+# ~10 minutes of 10 athletes' readings: far more than a live consumer should ever lag.
+DEFAULT_QUEUE_SIZE = 50_000
+
+_SERVICE_KIND = {
+    uuids.HEART_RATE_SERVICE: SensorKind.HEART_RATE,
+    uuids.RSC_SERVICE: SensorKind.FOOTPOD,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SensorAssignment:
+    """One sensor of one athlete, matched by address or advertised name.
+
+    ``address`` matches case-insensitively; ``name`` matches the advertised local name exactly.
+    """
+
+    athlete: str
+    kind: SensorKind
+    address: str | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.address is None and self.name is None:
+            raise ValueError(f"sensor of {self.athlete!r} needs an address or a name")
+
+
+class SensorMap:
+    """Which athlete a discovered sensor belongs to.
+
+    Args:
+        assignments: explicit sensors.
+        default_athlete: athlete that gets every other sensor found (single-athlete setups:
+            "use whatever strap and footpod you find"); None ignores unknown sensors.
+    """
+
+    def __init__(
+        self, assignments: Sequence[SensorAssignment] = (), *, default_athlete: str | None = None
+    ) -> None:
+        self._assignments = tuple(assignments)
+        self._default = default_athlete
+
+    def athlete_for(self, address: str, name: str | None, kind: SensorKind) -> str | None:
+        """The athlete of a sensor, or None when it is not ours."""
+        for a in self._assignments:
+            if a.kind is not kind:
+                continue
+            if a.address is not None and a.address.lower() == address.lower():
+                return a.athlete
+            if a.name is not None and a.name == name:
+                return a.athlete
+        return self._default
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class CollectorSettings:
+    """Timing of the collector; defaults suit real sensors on BlueZ."""
+
+    connect_timeout_s: float = MIN_CONNECT_TIMEOUT_S
+    silence_timeout_s: float = DEFAULT_SILENCE_TIMEOUT_S
+    scan_s: float = DEFAULT_SCAN_S
+    rescan_interval_s: float = DEFAULT_RESCAN_INTERVAL_S
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    rr_gap_threshold_s: float = DEFAULT_GAP_THRESHOLD_S
+    seed: int = 0
+    """Seed of the backoff jitter (reproducible virtual runs)."""
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout_s < MIN_CONNECT_TIMEOUT_S:
+            raise ValueError(
+                f"connect_timeout_s must be >= {MIN_CONNECT_TIMEOUT_S} s (BlueZ connects slowly)"
+            )
+        if self.silence_timeout_s <= 0 or self.scan_s <= 0 or self.rescan_interval_s <= 0:
+            raise ValueError("collector timings must be > 0")
+        if self.queue_size < 1:
+            raise ValueError("queue_size must be >= 1")
+
+
+@dataclasses.dataclass(slots=True)
+class SensorCounters:
+    """Per-sensor counters, readable at any time."""
+
+    frames: int = 0
+    bad_frames: int = 0
+    reserved_flag_frames: int = 0
+    connects: int = 0
+    connect_failures: int = 0
+    disconnects: int = 0
+    silences: int = 0
+    rr_gaps: int = 0
+
+
+@dataclasses.dataclass(slots=True)
+class _SensorState:
+    address: str
+    name: str
+    athlete: str
+    kind: SensorKind
+    counters: SensorCounters = dataclasses.field(default_factory=SensorCounters)
+    beat_clock: BeatClock = dataclasses.field(default_factory=BeatClock)
+    contact: Contact | None = None
+    running_supported: bool | None = None
+    last_notification_s: float = 0.0
+
+
+def remember_device(
+    found: dict[str, tuple[BLEDevice, AdvertisementData]],
+    device: BLEDevice,
+    adv: AdvertisementData,
+) -> None:
+    """Scanner detection callback: keep the latest advertisement of each device."""
+    found[device.address] = (device, adv)
+
+
+def connect_advice(name: str, kind: SensorKind) -> str:
+    """What the user can do when a sensor will not connect."""
+    if "polar" in name.lower():
+        return (
+            "Polar straps accept a second connection only with 'dual Bluetooth' enabled in the "
+            "Polar app; otherwise disconnect the strap from the watch or phone. Polar straps also "
+            "sleep until worn: moisten the electrodes and put it on."
+        )
+    if kind is SensorKind.HEART_RATE:
+        return (
+            "Check that the strap is worn (most wake only on skin contact), in range, and not "
+            "held by another app or watch."
+        )
+    return "Check that the footpod is awake (move it), in range, and not held by another device."
+
+
+class Collector:
+    """Finds, connects and reads BLE heart-rate straps and footpods; an async iterator of records.
+
+    Args:
+        sensor_map: which sensors belong to which athlete.
+        clock: stamps arrivals (UTC and monotonic).
+        settings: timings and sizes.
+        scanner_backend, client_backend: bleak backend classes; None for the platform's.
+    """
+
+    def __init__(
+        self,
+        sensor_map: SensorMap,
+        *,
+        clock: Clock,
+        settings: CollectorSettings | None = None,
+        scanner_backend: type[BaseBleakScanner] | None = None,
+        client_backend: type[BaseBleakClient] | None = None,
+    ) -> None:
+        self._map = sensor_map
+        self._clock = clock
+        self._settings = settings or CollectorSettings()
+        self._scanner_backend = scanner_backend
+        self._client_backend = client_backend
+        self._rng = random.Random(self._settings.seed)
+        self._buffer: collections.deque[Reading] = collections.deque()
+        self._ready = asyncio.Event()
+        self._stopped = False
+        self._sensors: dict[str, _SensorState] = {}
+        self._devices: dict[str, BLEDevice] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._tg: asyncio.TaskGroup | None = None
+        self.dropped = 0
+        """Records dropped because the consumer lagged by more than ``queue_size``."""
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Collector:
+        stack = contextlib.AsyncExitStack()
+        self._tg = await stack.enter_async_context(asyncio.TaskGroup())
+        self._stack = stack
+        self._spawn(self._discover(), "stridewatch-discovery")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        for task in self._tasks:
+            task.cancel()
+        assert self._stack is not None
+        await self._stack.__aexit__(exc_type, exc, tb)
+        self._stack = None
+
+    def stop(self) -> None:
+        """End the iteration once the buffered records are consumed."""
+        self._stopped = True
+        self._ready.set()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        assert self._tg is not None
+        self._tasks.append(self._tg.create_task(coro, name=name))
+
+    # ----------------------------------------------------------------- output
+
+    def __aiter__(self) -> AsyncIterator[Reading]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Reading]:
+        buffer = self._buffer
+        while True:
+            while buffer:
+                yield buffer.popleft()
+            if self._stopped:
+                return
+            self._ready.clear()
+            await self._ready.wait()
+
+    def _emit(self, record: Reading) -> None:
+        if len(self._buffer) >= self._settings.queue_size:
+            self._buffer.popleft()
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning(
+                    "consumer is %d records behind: dropping the oldest (counted in "
+                    "Collector.dropped)",
+                    self._settings.queue_size,
+                )
+        self._buffer.append(record)
+        self._ready.set()
+
+    def counters(self) -> dict[str, SensorCounters]:
+        """A snapshot of each sensor's counters, by address."""
+        return {a: dataclasses.replace(s.counters) for a, s in self._sensors.items()}
+
+    def sensors(self) -> dict[str, tuple[str, SensorKind, str]]:
+        """Known sensors: address → (athlete, kind, name)."""
+        return {a: (s.athlete, s.kind, s.name) for a, s in self._sensors.items()}
+
+    def _link(
+        self, state: _SensorState, link: LinkState, detail: str = "", raw: bytes = b""
+    ) -> None:
+        self._emit(
+            LinkEvent(
+                athlete=state.athlete,
+                sensor=state.address,
+                time_utc=self._clock.utc(),
+                time_mono_s=self._clock.monotonic_s(),
+                state=link,
+                detail=detail,
+                raw=raw,
+            )
+        )
+
+    # ----------------------------------------------------------------- discovery
+
+    async def _discover(self) -> None:
+        settings = self._settings
+        while True:
+            found: dict[str, tuple[BLEDevice, AdvertisementData]] = {}
+            async with BleakScanner(
+                functools.partial(remember_device, found),
+                service_uuids=list(_SERVICE_KIND),
+                backend=self._scanner_backend,
+            ):
+                await asyncio.sleep(settings.scan_s)
+            for address, (device, adv) in sorted(found.items()):
+                self._devices[address] = device
+                if address in self._sensors:
+                    continue
+                self._consider(device, adv)
+            await asyncio.sleep(settings.rescan_interval_s)
+
+    def _consider(self, device: BLEDevice, adv: AdvertisementData) -> None:
+        kinds = [_SERVICE_KIND[u] for u in adv.service_uuids if u in _SERVICE_KIND]
+        if not kinds:
+            return
+        kind = kinds[0]
+        name = adv.local_name or device.name or device.address
+        athlete = self._map.athlete_for(device.address, name, kind)
+        if athlete is None:
+            log.debug("ignoring %s %s (%s): not assigned to an athlete", kind, name, device.address)
+            return
+        state = _SensorState(
+            address=device.address,
+            name=name,
+            athlete=athlete,
+            kind=kind,
+            beat_clock=BeatClock(self._settings.rr_gap_threshold_s),
+        )
+        self._sensors[device.address] = state
+        log.info("found %s %s (%s) for %s, RSSI %d dBm", kind, name, device.address, athlete,
+                 adv.rssi)
+        self._spawn(self._run_sensor(state), f"stridewatch-sensor-{device.address}")
+
+    # ----------------------------------------------------------------- one sensor
+
+    async def _run_sensor(self, state: _SensorState) -> None:
+        attempt = 0
+        while True:
+            reason = await self._session(state)
+            if reason is None:  # connect failed
+                attempt += 1
+            else:
+                attempt = 0
+                self._link(state, LinkState.DISCONNECTED, reason)
+            delay = backoff_delay_s(max(0, attempt - 1), self._rng)
+            log.info("%s %s: retrying in %.1f s", state.name, state.address, delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self, state: _SensorState) -> str | None:
+        """Connect, read, subscribe and watch one link until it ends.
+
+        Returns why a connected link ended, or None when the connection could not be made.
+        """
+        settings = self._settings
+        lost = asyncio.Event()
+        device: BLEDevice | str = self._devices.get(state.address, state.address)
+        client = BleakClient(
+            device,
+            disconnected_callback=lambda _c: lost.set(),
+            timeout=settings.connect_timeout_s,
+            backend=self._client_backend,
+        )
+        try:
+            async with asyncio.timeout(settings.connect_timeout_s * 2):
+                await client.connect()
+        except (BleakError, TimeoutError, OSError) as exc:
+            state.counters.connect_failures += 1
+            advice = connect_advice(state.name, state.kind)
+            detail = f"connect failed: {type(exc).__name__}: {exc or 'timed out'}"
+            log.warning("%s %s: %s. %s", state.name, state.address, detail, advice)
+            self._link(state, LinkState.CONNECT_FAILED, f"{detail}. {advice}")
+            with contextlib.suppress(BleakError, TimeoutError, OSError):
+                await client.disconnect()
+            return None
+        try:
+            state.counters.connects += 1
+            log.info("%s %s connected (%s)", state.name, state.address, state.athlete)
+            self._link(state, LinkState.CONNECTED)
+            await self._read_info(client, state)
+            await self._subscribe(client, state)
+            state.last_notification_s = self._clock.monotonic_s()
+            return await self._watch(state, lost)
+        except (BleakError, TimeoutError, OSError) as exc:
+            log.warning("%s %s: link error: %s", state.name, state.address, exc)
+            return f"link error: {type(exc).__name__}: {exc}"
+        finally:
+            if client.is_connected:
+                with contextlib.suppress(BleakError, TimeoutError, OSError):
+                    await client.disconnect()
+
+    async def _watch(self, state: _SensorState, lost: asyncio.Event) -> str:
+        silence = self._settings.silence_timeout_s
+        while True:
+            quiet = self._clock.monotonic_s() - state.last_notification_s
+            try:
+                async with asyncio.timeout(max(0.0, silence - quiet)):
+                    await lost.wait()
+            except TimeoutError:
+                if self._clock.monotonic_s() - state.last_notification_s >= silence:
+                    state.counters.silences += 1
+                    log.warning("%s %s: no notification for %.0f s; reconnecting",
+                                state.name, state.address, silence)
+                    self._link(state, LinkState.SILENT, f"no notification for {silence:.0f} s")
+                    return "silent link"
+                continue
+            state.counters.disconnects += 1
+            log.warning("%s %s: link lost", state.name, state.address)
+            return "link lost"
+
+    async def _read_optional(self, client: BleakClient, uuid: str) -> bytes | None:
+        if client.services.get_characteristic(uuid) is None:
+            return None
+        try:
+            return bytes(await client.read_gatt_char(uuid))
+        except BleakError as exc:
+            log.info("could not read %s: %s", uuid, exc)
+            return None
+
+    async def _read_info(self, client: BleakClient, state: _SensorState) -> None:
+        texts: dict[str, str | None] = {}
+        for key, uuid in (
+            ("manufacturer", uuids.MANUFACTURER_NAME),
+            ("model", uuids.MODEL_NUMBER),
+            ("firmware", uuids.FIRMWARE_REVISION),
+        ):
+            raw = await self._read_optional(client, uuid)
+            texts[key] = decode_string(raw) if raw is not None else None
+        location: str | None = None
+        features: tuple[str, ...] | None = None
+        if state.kind is SensorKind.HEART_RATE:
+            raw = await self._read_optional(client, uuids.BODY_SENSOR_LOCATION)
+            location = self._decode_or_none(state, raw, decode_body_sensor_location)
+        else:
+            raw = await self._read_optional(client, uuids.RSC_FEATURE)
+            flags = self._decode_or_none(state, raw, decode_rsc_feature)
+            if flags is not None:
+                features = rsc_feature_names(flags)
+                state.running_supported = bool(flags & RscFeature.WALKING_OR_RUNNING_STATUS)
+        self._emit(
+            SensorInfo(
+                athlete=state.athlete,
+                sensor=state.address,
+                time_utc=self._clock.utc(),
+                time_mono_s=self._clock.monotonic_s(),
+                name=state.name,
+                kind=state.kind,
+                manufacturer=texts["manufacturer"],
+                model=texts["model"],
+                firmware=texts["firmware"],
+                body_sensor_location=location,
+                rsc_features=features,
+            )
+        )
+        raw = await self._read_optional(client, uuids.BATTERY_LEVEL)
+        if raw is not None:
+            self._on_battery(state, raw)
+
+    def _decode_or_none(
+        self, state: _SensorState, raw: bytes | None, decode: Callable[[bytes], Any]
+    ) -> Any:
+        if raw is None:
+            return None
+        try:
+            return decode(raw)
+        except GattDecodeError as exc:
+            state.counters.bad_frames += 1
+            self._link(state, LinkState.BAD_FRAME, str(exc), raw)
+            return None
+
+    async def _subscribe(self, client: BleakClient, state: _SensorState) -> None:
+        # Notifications are re-enabled after every connect: the CCCD is per connection.
+        if state.kind is SensorKind.HEART_RATE:
+            measurement = uuids.HEART_RATE_MEASUREMENT
+            handler = self._on_heart_rate
+        else:
+            measurement = uuids.RSC_MEASUREMENT
+            handler = self._on_rsc
+
+        def on_measurement(_c: BleakGATTCharacteristic, data: bytearray) -> None:
+            handler(state, bytes(data))
+
+        await client.start_notify(measurement, on_measurement)
+        battery = client.services.get_characteristic(uuids.BATTERY_LEVEL)
+        if battery is not None and "notify" in battery.properties:
+
+            def on_battery(_c: BleakGATTCharacteristic, data: bytearray) -> None:
+                self._on_battery(state, bytes(data))
+
+            await client.start_notify(uuids.BATTERY_LEVEL, on_battery)
+
+    # ----------------------------------------------------------------- notifications
+
+    def _bad_frame(self, state: _SensorState, exc: GattDecodeError) -> None:
+        state.counters.bad_frames += 1
+        log.debug("%s: %s", state.address, exc)
+        self._link(state, LinkState.BAD_FRAME, str(exc), exc.data)
+
+    def _on_heart_rate(self, state: _SensorState, raw: bytes) -> None:
+        now = self._clock.monotonic_s()
+        state.last_notification_s = now
+        state.counters.frames += 1
+        try:
+            m = decode_heart_rate(raw)
+        except GattDecodeError as exc:
+            self._bad_frame(state, exc)
+            return
+        if m.reserved_flags:
+            state.counters.reserved_flag_frames += 1
+        rr = m.rr_intervals_s
+        placed = state.beat_clock.place(now, rr)
+        if placed.gap_s is not None:
+            state.counters.rr_gaps += 1
+            self._link(state, LinkState.RR_GAP, f"{placed.gap_s:.1f} s of RR intervals missing")
+        if m.contact is not state.contact:
+            if m.contact is Contact.NOT_DETECTED:
+                self._link(state, LinkState.NO_CONTACT, "strap reports no skin contact")
+            elif state.contact is Contact.NOT_DETECTED:
+                self._link(state, LinkState.CONTACT, "skin contact regained")
+            state.contact = m.contact
+        self._emit(
+            HeartRateReading(
+                athlete=state.athlete,
+                sensor=state.address,
+                time_utc=self._clock.utc(),
+                time_mono_s=now,
+                heart_rate_bpm=m.heart_rate_bpm,
+                rr_intervals_s=rr,
+                beat_times_mono_s=placed.beat_times_s,
+                contact=m.contact,
+                energy_kj=m.energy_kj,
+                raw=raw,
+            )
+        )
+
+    def _on_rsc(self, state: _SensorState, raw: bytes) -> None:
+        now = self._clock.monotonic_s()
+        state.last_notification_s = now
+        state.counters.frames += 1
+        try:
+            m = decode_rsc(raw)
+        except GattDecodeError as exc:
+            self._bad_frame(state, exc)
+            return
+        if m.reserved_flags:
+            state.counters.reserved_flag_frames += 1
+        self._emit(
+            StrideReading(
+                athlete=state.athlete,
+                sensor=state.address,
+                time_utc=self._clock.utc(),
+                time_mono_s=now,
+                speed_mps=m.speed_mps,
+                cadence_per_min=m.cadence_per_min,
+                stride_length_m=m.stride_length_m,
+                total_distance_m=m.total_distance_m,
+                # The bit means something only when RSC Feature bit 2 says so (RSCS 1.0 §3.2).
+                running=m.running if state.running_supported else None,
+                raw=raw,
+            )
+        )
+
+    def _on_battery(self, state: _SensorState, raw: bytes) -> None:
+        try:
+            level = decode_battery_level(raw)
+        except GattDecodeError as exc:
+            self._bad_frame(state, exc)
+            return
+        self._emit(
+            BatteryReading(
+                athlete=state.athlete,
+                sensor=state.address,
+                time_utc=self._clock.utc(),
+                time_mono_s=self._clock.monotonic_s(),
+                level_pct=level,
+                raw=raw,
+            )
+        )

@@ -1,0 +1,5 @@
+"""``python -m stridewatch``."""
+
+from stridewatch.cli import main
+
+raise SystemExit(main())
