@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ingest.clock import LoopClock
-from ingest.collector import Collector, CollectorSettings, SensorMap, remember_device
+from ingest.collector import Collector, SensorMap, remember_device
 from ingest.records import Reading, record_to_json
 from ingest.virtual import timewarp
 from ingest.virtual.workouts import workout_names
@@ -174,51 +174,28 @@ async def collect_records(
     args: argparse.Namespace, sink: Callable[[Reading], None]
 ) -> Collector:
     """Run a collector (virtual or real) until the workout ends or ``--seconds`` pass."""
-    settings = CollectorSettings(scan_s=1.0 if args.virtual else 5.0)
-    async with contextlib.AsyncExitStack() as stack:
-        if args.virtual:
-            fleet = await stack.enter_async_context(_fleet(args))
-            collector = Collector(
-                fleet.sensor_map,
-                clock=_clock(),
-                settings=settings,
-                scanner_backend=fleet.radio.scanner_backend,
-                client_backend=fleet.radio.client_backend,
+    if args.virtual:
+        async with _fleet(args) as fleet:
+            collector: Collector = await fleet.collect(
+                sink, clock=_clock(), stop_at_s=args.seconds
             )
-        else:
-            fleet = None
-            collector = Collector(
-                SensorMap(default_athlete=args.athlete),
-                clock=LoopClock(datetime.now(UTC)),
-                settings=settings,
-            )
-        async with collector:
+            return collector
+    collector = Collector(
+        SensorMap(default_athlete=args.athlete),  # real sensors
+        clock=LoopClock(datetime.now(UTC)),
+    )
+    async with collector:
 
-            async def consume() -> None:
-                async for record in collector:
-                    sink(record)
+        async def stop_after(seconds: float) -> None:
+            await asyncio.sleep(seconds)
+            collector.stop()
 
-            async def stop_when_done() -> None:
-                if fleet is not None:
-                    await fleet.run()
-                    await asyncio.sleep(2.0)  # let the last notifications arrive
-                else:
-                    await asyncio.Event().wait()
-                collector.stop()
-
-            async def stop_after(seconds: float) -> None:
-                await asyncio.sleep(seconds)
-                collector.stop()
-
-            async with asyncio.TaskGroup() as tg:
-                consumer = tg.create_task(consume(), name="collect-consume")
-                stoppers = [tg.create_task(stop_when_done(), name="collect-until-done")]
-                if args.seconds is not None:
-                    stoppers.append(tg.create_task(stop_after(args.seconds), name="collect-timer"))
-                await consumer
-                for task in stoppers:
-                    task.cancel()
-        return collector
+        async with asyncio.TaskGroup() as tg:
+            if args.seconds is not None:
+                tg.create_task(stop_after(args.seconds), name="collect-timer")
+            async for record in collector:
+                sink(record)
+    return collector
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -20,15 +20,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal
 
-from ingest.collector import SensorAssignment, SensorMap
+from ingest.clock import Clock
+from ingest.collector import Collector, CollectorSettings, SensorAssignment, SensorMap
 from ingest.gatt import uuids
 from ingest.gatt.heart_rate import HeartRateMeasurement
 from ingest.gatt.rsc import RscFeature, RscMeasurement, encode_rsc_feature
 from ingest.gatt.simple import BodySensorLocation, encode_battery_level, encode_body_sensor_location
-from ingest.records import Contact, SensorKind
+from ingest.records import Contact, Reading, SensorKind
 from ingest.virtual.athlete import AthleteParams, AthleteTrace, simulate
 from ingest.virtual.peripheral import VirtualPeripheral
 from ingest.virtual.radio import CharacteristicSpec, ServiceSpec, VirtualRadio
@@ -48,6 +49,8 @@ START_BATTERY_PCT = 87
 # How long an athlete waits for the collector to subscribe before the workout clock starts
 # anyway ("the runner presses start once the watch shows both sensors").
 SUBSCRIBE_WAIT_S = 120.0
+# After the workout ends the collector keeps reading this long, so in-flight notifications land.
+DRAIN_S = 2.0
 
 FaultKind = Literal["drop", "silent", "no_contact", "low_battery", "garbage"]
 SensorRole = Literal["strap", "footpod"]
@@ -271,8 +274,8 @@ class VirtualAthlete:
         if self.sent is not None:
             self.sent.append(SentFrame(peripheral.address, uuid, t, data))
 
-    async def run(self, *, wait_for_collector: bool = True) -> None:
-        """Drive both sensors through the whole workout, then return."""
+    async def run(self, *, wait_for_collector: bool = True, stop_at_s: float | None = None) -> None:
+        """Drive both sensors through the workout (or its first ``stop_at_s`` s), then return."""
         strap, footpod = self._peripherals()
         if wait_for_collector:
             await self._wait_subscribed()
@@ -282,6 +285,8 @@ class VirtualAthlete:
         step = o.footpod_interval_s
         hr_every = max(1, round(o.hr_interval_s / step))
         end = float(self.trace.time_s[-1])
+        if stop_at_s is not None:
+            end = min(end, stop_at_s)
         applied: set[int] = set()
         restored: set[int] = set()
         k = 0
@@ -351,12 +356,48 @@ class VirtualFleet:
     def sensor_map(self) -> SensorMap:
         return SensorMap([a for athlete in self.athletes for a in athlete.assignments()])
 
-    async def run(self, *, wait_for_collector: bool = True) -> None:
-        """Drive every athlete to the end of its workout."""
+    def collector(self, *, clock: Clock, settings: CollectorSettings | None = None) -> Collector:
+        """A collector that finds this fleet's sensors on its radio."""
+        return Collector(
+            self.sensor_map,
+            clock=clock,
+            settings=settings or CollectorSettings(scan_s=1.0),
+            scanner_backend=self.radio.scanner_backend,
+            client_backend=self.radio.client_backend,
+        )
+
+    async def collect(
+        self,
+        sink: Callable[[Reading], None],
+        *,
+        clock: Clock,
+        settings: CollectorSettings | None = None,
+        stop_at_s: float | None = None,
+    ) -> Collector:
+        """Run the workout with a collector attached; every record goes to ``sink``.
+
+        Returns the (closed) collector, whose counters are still readable.
+        """
+        collector = self.collector(clock=clock, settings=settings)
+        async with collector:
+
+            async def drive() -> None:
+                await self.run(stop_at_s=stop_at_s)
+                await asyncio.sleep(DRAIN_S)
+                collector.stop()
+
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(drive(), name="virtual-fleet")
+                async for record in collector:
+                    sink(record)
+        return collector
+
+    async def run(self, *, wait_for_collector: bool = True, stop_at_s: float | None = None) -> None:
+        """Drive every athlete to the end of its workout (or to ``stop_at_s``)."""
         async with asyncio.TaskGroup() as tg:
             for athlete in self.athletes:
                 tg.create_task(
-                    athlete.run(wait_for_collector=wait_for_collector),
+                    athlete.run(wait_for_collector=wait_for_collector, stop_at_s=stop_at_s),
                     name=f"virtual-{athlete.name}",
                 )
 
