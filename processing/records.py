@@ -21,7 +21,10 @@ class MetricGroup(enum.StrEnum):
     RR = "rr"  # per beat: RR, clean/artifact
     HRV = "hrv"  # per beat (at most 1 Hz): RMSSD/SDNN/pNN50 60 s and 5 min, DFA α1, coverage
     GAIT = "gait"  # per footpod frame: cadence_spm, step/stride length, speed, pace, distance
-    SESSION = "session"  # segment kind, TRIMP, time in zones (about 1 Hz)
+    SESSION = "session"  # segment kind, TRIMP, time in zones (about 1 Hz); totals at the end
+    SPLIT = "split"  # one per km (and the last partial km at the end)
+    ACCELERATION = "acceleration"  # one per acceleration from standstill
+    EVENT = "event"  # source switches and data-quality events (rejected HR, late readings)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
