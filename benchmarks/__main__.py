@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-MODULES = ("gatt", "collector", "hrv")
+MODULES = ("gatt", "collector", "hrv", "store")
 
 
 def main(argv: list[str]) -> int:
