@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-MODULES = ("gatt", "collector", "hrv", "store")
+MODULES = ("gatt", "collector", "hrv", "store", "influx")
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,74 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+# ---------------------------------------------------------------------------- InfluxDB (influxd)
+from influx_server import InfluxServer
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """A real ``influxd`` (Debian's influxdb 1.6) on free loopback ports, for the whole run.
+
+    Fails (never skips) when the binary is missing. Tests that ``stop()`` it must ``start()``
+    it again; :func:`influx_db` restarts it defensively.
+    """
+    server = InfluxServer(tmp_path_factory.mktemp("influxd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def influx_db(influxd: InfluxServer, request: pytest.FixtureRequest) -> str:
+    """A fresh database on :func:`influxd`, named after the test."""
+    influxd.start()
+    name = f"t_{re.sub(r'[^A-Za-z0-9]', '_', request.node.name)[:40]}_{secrets.token_hex(3)}"
+    influxd.create_database(name)
+    return name
+
+
+# ---------------------------------------------------------------------------- Mosquitto (MQTT)
+from pathlib import Path  # noqa: E402 (this block is appended on its own)
+
+from mosquitto_server import MosquittoServer  # noqa: E402
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
+    """A real Mosquitto 2.x broker on a free loopback port (no persistence), per test.
+
+    ``stop()``/``kill()`` and ``start()`` restart it on the same port. Fails (never skips)
+    when Debian's mosquitto package is not installed.
+    """
+    server = MosquittoServer(tmp_path / "mosquitto")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def mosquitto_persistent(tmp_path: Path) -> Iterator[MosquittoServer]:
+    """Like :func:`mosquitto`, with persistence: sessions survive ``stop()``/``start()``."""
+    server = MosquittoServer(tmp_path / "mosquitto", persistence=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def mqtt_token(request: pytest.FixtureRequest) -> str:
+    """A unique token for topics, athlete names and client ids (as aiomqtt's tests do)."""
+    return f"{re.sub(r'[^A-Za-z0-9]', '_', request.node.name)[:30]}-{secrets.token_hex(4)}"
