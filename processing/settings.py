@@ -35,7 +35,7 @@ class AthleteSettings:
         if not 25 <= self.resting_hr_bpm < self.max_hr_bpm:
             raise ValueError("resting_hr_bpm must be >= 25 and below max_hr_bpm")
         bounds = self.zone_bounds_pct_max
-        if list(bounds) != sorted(bounds) or not (0 < bounds[0] and bounds[-1] < 100):
+        if list(bounds) != sorted(bounds) or not (bounds[0] > 0 and bounds[-1] < 100):
             raise ValueError("zone_bounds_pct_max must increase within 0..100")
 
     def zone_of(self, hr_bpm: float) -> int:
