@@ -1,0 +1,366 @@
+"""Stand / walk / run / sprint segments of a session, with hysteresis and back-dated switches.
+
+Kinds come from speed (DESIGN.md "Metrics": segments with hysteresis). Boundaries, m/s:
+
+* stand | walk at 0.5 (± 0.1 hysteresis),
+* walk | run at 2.3 (8.3 km/h, ± 0.15): power walking at 6-7 km/h stays walking,
+* run | sprint at 5.5 (19.8 km/h, ± 0.2).
+
+To cross a boundary upward the speed must exceed it by the hysteresis margin, downward it
+must fall below it by the margin (margins relative to the kind being left).
+
+Cadence is not used: walking and running overlap in speed only around 2-2.5 m/s, and the
+speed bands above already give the kinds the runner asks about (DESIGN.md "Who it is for").
+
+Switching. When the speed leaves the current kind's band (the *departure*), the samples are
+held as pending. The switch is confirmed once one candidate kind has lasted its minimum
+duration: stand 3 s (a shorter stop, like turning round at the end of a start-practice
+walk-back, is no stand), walk and run 5 s, sprint 2 s (a 30 m start is only ~3.5 s above
+5.5 m/s). The new segment is **back-dated** past the decision to where the change began: from
+the departure reading, back over the readings in which speed was already moving monotonically
+toward the new kind (each earlier reading at least 0.02 m/s further from it), at most 5 s and
+never before the current segment's start. So a boundary sits where the athlete started to
+speed up or slow down, not where a threshold was crossed (on ``morning-5k`` the run → walk
+boundary would otherwise lag the deceleration by ~10 m). The sums of the back-dated readings
+move with them (a small ring buffer of the last readings keeps their contributions). A step
+change between two readings is dated to the earlier one. Kinds passed through more briefly than
+their minimum are absorbed into the kind that follows: a start from standstill (walk, run
+speeds for ~2 s) belongs to the sprint, the deceleration after it to the walk. If the speed
+returns to the current kind before any candidate is confirmed, the pending samples go back into
+the current segment.
+
+Summaries use running sums: duration and distance from the boundaries; average speed is
+distance/duration; average HR is time-weighted; average cadence is time-weighted over the
+moving time (cadence > 0); average step length is step-weighted (``Σ L·c·dt / Σ c·dt``, which
+equals distance/steps). Each interval between two readings is weighted with the earlier
+reading's values and at most 5 s (a link gap is not given the weight of its whole length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from datetime import datetime
+from typing import Final
+
+from processing.records import Segment, SegmentKind, SegmentSummary
+
+__all__ = ["SegmentTracker"]
+
+_ORDER: Final = (SegmentKind.STAND, SegmentKind.WALK, SegmentKind.RUN, SegmentKind.SPRINT)
+BOUNDARIES_MPS: Final = (0.5, 2.3, 5.5)
+"""Speed boundaries between consecutive kinds in ``_ORDER``, m/s."""
+HYSTERESIS_MPS: Final = (0.1, 0.15, 0.2)
+"""Margin around each boundary, m/s."""
+MIN_DURATION_S: Final = {
+    SegmentKind.STAND: 3.0,
+    SegmentKind.WALK: 5.0,
+    SegmentKind.RUN: 5.0,
+    SegmentKind.SPRINT: 2.0,
+}
+"""How long a candidate kind must last before the switch is confirmed, seconds."""
+BACKDATE_MAX_S: Final = 5.0
+"""A boundary is back-dated at most this far before the departure reading, seconds."""
+BACKDATE_STEP_MPS: Final = 0.02
+"""Each back-dated reading must be this much further from the new kind's speed, m/s."""
+_HISTORY: Final = 64
+MAX_WEIGHT_S: Final = 5.0
+"""Longest interval weight given to one reading in the averages, seconds."""
+_STANDING_MPS: Final = 0.3
+
+
+def classify(speed_mps: float, current: SegmentKind | None) -> SegmentKind:
+    """The kind at this speed, with hysteresis relative to ``current``.
+
+    >>> classify(2.4, SegmentKind.WALK), classify(2.5, SegmentKind.WALK)
+    (<SegmentKind.WALK: 'walk'>, <SegmentKind.RUN: 'run'>)
+    >>> classify(2.2, SegmentKind.RUN), classify(2.1, SegmentKind.RUN)
+    (<SegmentKind.RUN: 'run'>, <SegmentKind.WALK: 'walk'>)
+    """
+    level = _ORDER.index(current) if current is not None else None
+    out = 0
+    for i, (b, h) in enumerate(zip(BOUNDARIES_MPS, HYSTERESIS_MPS, strict=True)):
+        if level is None:
+            threshold = b
+        elif level <= i:
+            threshold = b + h
+        else:
+            threshold = b - h
+        if speed_mps >= threshold:
+            out = i + 1
+    return _ORDER[out]
+
+
+@dataclasses.dataclass(slots=True)
+class _Sums:
+    """Running sums of one (possibly pending) stretch."""
+
+    hr_w: float = 0.0
+    hr_sum: float = 0.0
+    hr_max: float | None = None
+    cad_w: float = 0.0
+    cad_sum: float = 0.0
+    step_w: float = 0.0
+    step_sum: float = 0.0
+
+    def add(self, other: _Sums) -> None:
+        self.hr_w += other.hr_w
+        self.hr_sum += other.hr_sum
+        self.cad_w += other.cad_w
+        self.cad_sum += other.cad_sum
+        self.step_w += other.step_w
+        self.step_sum += other.step_sum
+        if other.hr_max is not None:
+            self.hr_max = other.hr_max if self.hr_max is None else max(self.hr_max, other.hr_max)
+
+    def sub(self, other: _Sums) -> None:
+        """Remove an interval's sums (its max cannot be removed; it stays)."""
+        self.hr_w -= other.hr_w
+        self.hr_sum -= other.hr_sum
+        self.cad_w -= other.cad_w
+        self.cad_sum -= other.cad_sum
+        self.step_w -= other.step_w
+        self.step_sum -= other.step_sum
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Point:
+    time_mono_s: float
+    time_utc: datetime
+    distance_m: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Recent:
+    """A recent reading and the sums of the interval that ended at it."""
+
+    point: _Point
+    speed_mps: float
+    hr_bpm: float | None
+    contribution: _Sums
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Last:
+    """The previous reading: its values weight the interval up to the next one."""
+
+    time_mono_s: float
+    distance_m: float
+    hr_bpm: float | None
+    cadence_spm: float | None
+    step_length_m: float | None
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+class SegmentTracker:
+    """Splits one athlete's session into stand/walk/run/sprint segments.
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> seg = SegmentTracker("ana")
+    >>> out = []
+    >>> for i in range(40):  # 10 s standing, then walking at 1.5 m/s
+    ...     t = i / 2
+    ...     v = 0.0 if t < 10 else 1.5
+    ...     d = max(0.0, t - 10) * 1.5
+    ...     out += seg.update(t, t0 + timedelta(seconds=t), speed_mps=v, distance_m=d,
+    ...                       heart_rate_bpm=90.0, cadence_spm=110.0 if v else 0.0,
+    ...                       step_length_m=0.82 if v else None)
+    >>> [(s.kind.value, s.start_mono_s, s.end_mono_s) for s in out], seg.current
+    ([('stand', 0.0, 9.5)], <SegmentKind.WALK: 'walk'>)
+    >>> last = seg.finish(20.0, t0 + timedelta(seconds=20))[0]
+    >>> last.kind.value, last.start_mono_s, last.summary.duration_s, last.summary.distance_m
+    ('walk', 9.5, 10.5, 14.25)
+    """
+
+    def __init__(self, athlete: str) -> None:
+        self._athlete = athlete
+        self._reset()
+
+    def _reset(self) -> None:
+        self._current: SegmentKind | None = None
+        self._start: _Point | None = None
+        self._sums = _Sums()
+        self._departure: _Point | None = None
+        self._pending = _Sums()
+        self._candidate: SegmentKind | None = None
+        self._candidate_since_s = 0.0
+        self._last: _Last | None = None
+        self._in_pending = False  # whether the last reading went to the pending sums
+        self._recent: deque[_Recent] = deque(maxlen=_HISTORY)
+
+    @property
+    def current(self) -> SegmentKind | None:
+        """The confirmed kind of the open segment; None before the first reading."""
+        return self._current
+
+    def update(
+        self,
+        time_mono_s: float,
+        time_utc: datetime,
+        *,
+        speed_mps: float,
+        distance_m: float,
+        heart_rate_bpm: float | None,
+        cadence_spm: float | None,
+        step_length_m: float | None,
+    ) -> list[Segment]:
+        """Take one reading (event time, session distance); return segments closed by it."""
+        if not (math.isfinite(time_mono_s) and math.isfinite(distance_m)):
+            return []
+        if self._last is not None and time_mono_s < self._last.time_mono_s:
+            return []  # out of order
+        speed = speed_mps if math.isfinite(speed_mps) and speed_mps > 0.0 else 0.0
+        if self._last is not None:
+            distance_m = max(distance_m, self._last.distance_m)
+        point = _Point(time_mono_s, time_utc, distance_m)
+        contribution = self._weigh_interval(time_mono_s)
+        self._recent.append(_Recent(point, speed, _finite(heart_rate_bpm), contribution))
+        self._last = _Last(
+            time_mono_s,
+            distance_m,
+            _finite(heart_rate_bpm),
+            _finite(cadence_spm),
+            _finite(step_length_m),
+        )
+        if self._current is None:
+            self._current = classify(speed, None)
+            self._start = point
+            self._sums = _Sums()
+            self._note_hr_max(self._sums)
+            return []
+
+        ref = self._candidate if self._candidate is not None else self._current
+        kind = classify(speed, ref)
+        closed: list[Segment] = []
+        if kind == self._current:
+            if self._departure is not None:  # back before anything was confirmed
+                self._sums.add(self._pending)
+                self._departure = None
+                self._candidate = None
+            self._in_pending = False
+            self._note_hr_max(self._sums)
+            return closed
+        if self._departure is None:
+            self._pending = _Sums()
+            self._departure = self._backdate(kind)
+            self._candidate = kind
+            self._candidate_since_s = time_mono_s
+        elif kind != self._candidate:
+            self._candidate = kind
+            self._candidate_since_s = time_mono_s
+        self._in_pending = True
+        self._note_hr_max(self._pending)
+        if time_mono_s - self._candidate_since_s >= MIN_DURATION_S[kind]:
+            closed.append(self._close(self._departure))
+            self._current = kind
+            self._start = self._departure
+            self._sums = self._pending
+            self._pending = _Sums()
+            self._departure = None
+            self._candidate = None
+            self._in_pending = False
+        return closed
+
+    def finish(self, time_mono_s: float, time_utc: datetime) -> list[Segment]:
+        """Close the open segment at this event time (pending samples join it); then reset."""
+        if self._current is None or self._last is None:
+            self._reset()
+            return []
+        if math.isfinite(time_mono_s) and time_mono_s >= self._last.time_mono_s:
+            self._weigh_interval(time_mono_s)
+            end = _Point(time_mono_s, time_utc, self._last.distance_m)
+        else:
+            end = _Point(self._last.time_mono_s, time_utc, self._last.distance_m)
+        if self._departure is not None:
+            self._sums.add(self._pending)
+        segment = self._close(end)
+        self._reset()
+        return [segment]
+
+    def _note_hr_max(self, sums: _Sums) -> None:
+        assert self._last is not None
+        hr = self._last.hr_bpm
+        if hr is not None:
+            sums.hr_max = hr if sums.hr_max is None else max(sums.hr_max, hr)
+
+    def _backdate(self, kind: SegmentKind) -> _Point:
+        """Where the change toward ``kind`` began; moves the sums since then to pending."""
+        assert self._current is not None
+        assert self._start is not None
+        up = _ORDER.index(kind) > _ORDER.index(self._current)
+        recent = list(self._recent)
+        dep = len(recent) - 1
+        j = dep
+        while j > 0:
+            earlier, later = recent[j - 1], recent[j]
+            if recent[dep].point.time_mono_s - earlier.point.time_mono_s > BACKDATE_MAX_S:
+                break
+            if earlier.point.time_mono_s <= self._start.time_mono_s:
+                break
+            step = later.speed_mps - earlier.speed_mps
+            if (step if up else -step) < BACKDATE_STEP_MPS:
+                break
+            j -= 1
+        for entry in recent[j + 1 : dep + 1]:  # intervals after the boundary change sides
+            self._sums.sub(entry.contribution)
+            self._pending.add(entry.contribution)
+        for entry in recent[j:dep]:
+            if entry.hr_bpm is not None:
+                m = self._pending.hr_max
+                self._pending.hr_max = entry.hr_bpm if m is None else max(m, entry.hr_bpm)
+        return recent[j].point
+
+    def _weigh_interval(self, time_mono_s: float) -> _Sums:
+        """Add the interval from the previous reading to now, with the previous values."""
+        sums = _Sums()
+        last = self._last
+        if last is None:
+            return sums
+        w = min(time_mono_s - last.time_mono_s, MAX_WEIGHT_S)
+        if w <= 0.0:
+            return sums
+        if last.hr_bpm is not None:
+            sums.hr_w += w
+            sums.hr_sum += w * last.hr_bpm
+        if last.cadence_spm is not None and last.cadence_spm > 0.0:
+            sums.cad_w += w
+            sums.cad_sum += w * last.cadence_spm
+            if last.step_length_m is not None and last.step_length_m > 0.0:
+                sums.step_w += w * last.cadence_spm
+                sums.step_sum += w * last.cadence_spm * last.step_length_m
+        (self._pending if self._in_pending else self._sums).add(sums)
+        return sums
+
+    def _close(self, end: _Point) -> Segment:
+        assert self._current is not None
+        assert self._start is not None
+        start, s = self._start, self._sums
+        duration = max(0.0, end.time_mono_s - start.time_mono_s)
+        distance = max(0.0, end.distance_m - start.distance_m)
+        speed = distance / duration if duration > 0.0 else None
+        moving = speed is not None and speed >= _STANDING_MPS
+        return Segment(
+            athlete=self._athlete,
+            kind=self._current,
+            start_utc=start.time_utc,
+            end_utc=end.time_utc,
+            start_mono_s=start.time_mono_s,
+            end_mono_s=end.time_mono_s,
+            start_m=start.distance_m,
+            end_m=end.distance_m,
+            summary=SegmentSummary(
+                duration_s=duration,
+                distance_m=distance,
+                avg_speed_mps=speed,
+                avg_pace_s_per_km=1000.0 * duration / distance if moving else None,
+                avg_hr_bpm=s.hr_sum / s.hr_w if s.hr_w > 1e-9 else None,
+                max_hr_bpm=s.hr_max,
+                avg_cadence_spm=s.cad_sum / s.cad_w if s.cad_w > 1e-9 else None,
+                avg_step_length_m=s.step_sum / s.step_w if s.step_w > 1e-9 else None,
+            ),
+        )
