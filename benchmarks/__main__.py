@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-MODULES = ("gatt", "collector", "hrv", "store", "influx")
+MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt")
 
 
 def main(argv: list[str]) -> int:

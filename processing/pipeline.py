@@ -1,0 +1,547 @@
+"""The processing pipeline: readings in, metrics, alerts and segments out, per athlete.
+
+:class:`Pipeline` routes each record to its athlete's :class:`AthleteProcessor`, a streaming
+state machine that returns, in the same step, everything the record produced. Pure: no I/O, no
+clock; event time is the readings' ``time_mono_s`` (intervals) and ``time_utc`` (labels).
+
+Late and out-of-order readings: each athlete keeps the latest event time seen. A reading older
+than that by more than ``late_tolerance_s`` (2 s) is dropped and counted (``late_dropped``): the
+live metrics have moved on and re-ordering would need unbounded buffers. Within the tolerance a
+reading is processed in arrival order; time-based state (windows, rise rates) clamps its time to
+the latest seen so it never runs backwards. Per-sensor order is guaranteed by the collector.
+
+State is bounded: ring buffers and running sums (see each component); nothing keeps the session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from ingest.records import (
+    BatteryReading,
+    Contact,
+    HeartRateReading,
+    LinkEvent,
+    LinkState,
+    Reading,
+    SensorInfo,
+    StrideReading,
+)
+from processing.accelerations import Acceleration, AccelerationDetector
+from processing.alerts import AlertEngine, EarlyRiseHistory
+from processing.dfa import RollingDfa, zone_for_alpha1
+from processing.failover import SourceSelector
+from processing.gait import GaitSample, GaitTracker
+from processing.heart import Decoupling, HrQuality, RiseRate, Trimp, ZoneTimer
+from processing.hrv import HrvStats, RollingHrv
+from processing.readiness import ReadinessResult, WarmupRmssd, assess_readiness
+from processing.records import (
+    Metric,
+    MetricGroup,
+    MetricValue,
+    ProcessingOutput,
+    Segment,
+    SegmentKind,
+)
+from processing.rr_cleaning import RrCleaner
+from processing.segments import SegmentTracker
+from processing.settings import ProcessingSettings
+from processing.splits import Split, SplitTracker
+from processing.thresholds import Alpha1Thresholds
+
+log = logging.getLogger(__name__)
+
+# HRV and session metrics are emitted at most once per second of event time: enough for a live
+# view and for dashboards, and it keeps the per-beat cost to the incremental updates.
+HRV_EMIT_INTERVAL_S = 1.0
+SESSION_EMIT_INTERVAL_S = 1.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AthleteHistory:
+    """What processing needs from the athlete's past sessions (loaded from the store)."""
+
+    resting_rmssd_ms: tuple[float, ...] = ()
+    """Warm-up RMSSD of past sessions, oldest first."""
+    early_rise_bpm: tuple[float, ...] = ()
+    """HR rise in the first 90 s of past run segments."""
+
+
+@dataclasses.dataclass(slots=True)
+class Counters:
+    """Per-athlete data-quality counters."""
+
+    readings: int = 0
+    late_dropped: int = 0
+    hr_rejected: int = 0
+    beats: int = 0
+    beats_out_of_order: int = 0
+    not_selected: int = 0
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _hrv_values(prefix: str, stats: HrvStats | None) -> dict[str, MetricValue]:
+    if stats is None:
+        return {
+            f"rmssd_{prefix}_ms": None,
+            f"sdnn_{prefix}_ms": None,
+            f"pnn50_{prefix}_pct": None,
+            f"coverage_{prefix}": None,
+        }
+    return {
+        f"rmssd_{prefix}_ms": _finite(stats.rmssd_ms),
+        f"sdnn_{prefix}_ms": _finite(stats.sdnn_ms),
+        f"pnn50_{prefix}_pct": _finite(stats.pnn50_pct),
+        f"coverage_{prefix}": _finite(stats.coverage),
+    }
+
+
+class AthleteProcessor:
+    """The streaming state machine of one athlete."""
+
+    def __init__(
+        self,
+        athlete: str,
+        settings: ProcessingSettings | None = None,
+        *,
+        history: AthleteHistory | None = None,
+        id_prefix: str = "",
+    ) -> None:
+        self.athlete = athlete
+        self.settings = settings or ProcessingSettings()
+        a = self.settings.athlete(athlete)
+        self._a = a
+        hist = history or AthleteHistory()
+        self.history = hist
+        self.counters = Counters()
+        self._latest_s = -math.inf
+        self._latest_utc: datetime | None = None
+        # heart
+        self._hr_source = SourceSelector(a.sensor_priority, self.settings.failover_s)
+        self._quality = HrQuality(a)
+        self._rise = RiseRate(self.settings.alerts.surge_window_s)
+        self._zones = ZoneTimer(a)
+        self._trimp = Trimp(a)
+        self._cleaner = RrCleaner()
+        short_s, long_s = self.settings.hrv_windows_s
+        self._hrv_short = RollingHrv(short_s)
+        self._hrv_long = RollingHrv(long_s)
+        self._dfa = RollingDfa(self.settings.dfa_window_s)
+        self._short_label = f"{short_s:.0f}s"
+        self._long_label = f"{long_s:.0f}s"
+        self._last_beat_s = -math.inf
+        self._last_hrv_emit_s = -math.inf
+        self._last_hr_bpm: float | None = None
+        self._hr_sum = 0.0
+        self._hr_n = 0
+        self._hr_max: float | None = None
+        self._warmup = WarmupRmssd()
+        self.readiness: ReadinessResult | None = None
+        self._thresholds = Alpha1Thresholds()
+        self._last_threshold_feed_s = -math.inf
+        # gait
+        self._gait_source = SourceSelector(a.sensor_priority, self.settings.failover_s)
+        self._gait: dict[str, GaitTracker] = {}
+        self._last_gait: GaitSample | None = None
+        self._distance_offset_m = 0.0
+        self._last_distance_m = 0.0
+        self._segments = SegmentTracker(athlete)
+        self._splits = SplitTracker()
+        self._accelerations = AccelerationDetector()
+        self._decoupling: Decoupling | None = None
+        self._run_start_s: float | None = None
+        self._segment: SegmentKind | None = None
+        # alerts
+        self._alerts = AlertEngine(
+            athlete,
+            a,
+            self.settings.alerts,
+            EarlyRiseHistory(list(hist.early_rise_bpm)),
+            id_prefix=id_prefix,
+        )
+        self.early_rises_bpm: list[float] = []
+        self.decoupling_pct: list[float] = []
+        self._last_session_emit_s = -math.inf
+
+    # ------------------------------------------------------------------ entry point
+
+    def process(self, record: Reading) -> list[ProcessingOutput]:
+        """Everything ``record`` produces, in order."""
+        self.counters.readings += 1
+        t = record.time_mono_s
+        if t < self._latest_s - self.settings.late_tolerance_s:
+            self.counters.late_dropped += 1
+            return []
+        if t > self._latest_s:
+            self._latest_s = t
+            self._latest_utc = record.time_utc
+        t = self._latest_s
+        out: list[ProcessingOutput] = []
+        match record:
+            case HeartRateReading():
+                self._heart(record, t, out)
+            case StrideReading():
+                self._stride(record, t, out)
+            case BatteryReading():
+                out.extend(self._alerts.on_battery(record))
+            case LinkEvent():
+                self._link(record, out)
+            case SensorInfo():
+                pass
+        out.extend(self._alerts.tick(t, record.time_utc, sensor=record.sensor))
+        self._session_metric(record.time_utc, t, out)
+        return out
+
+    # ------------------------------------------------------------------ heart
+
+    def _heart(self, r: HeartRateReading, t: float, out: list[ProcessingOutput]) -> None:
+        used, switch = self._hr_source.offer(r.sensor, t)
+        if switch is not None:
+            out.append(self._event(r.time_utc, t, "hr_source_switch", switch.from_sensor,
+                                   switch.to_sensor, switch.reason))
+        if not used:
+            self.counters.not_selected += 1
+            return
+        verdict = self._quality.check(
+            t, r.heart_rate_bpm, r.contact, rr_count=len(r.rr_intervals_s)
+        )
+        if r.contact is not Contact.NOT_DETECTED:
+            self._beats(r, out)
+        if not verdict.accepted:
+            self.counters.hr_rejected += 1
+            out.append(self._event(r.time_utc, t, "hr_rejected", r.sensor, None, verdict.reason))
+            return
+        hr = float(r.heart_rate_bpm)
+        self._last_hr_bpm = hr
+        self._hr_sum += hr
+        self._hr_n += 1
+        self._hr_max = hr if self._hr_max is None else max(self._hr_max, hr)
+        rise = self._rise.update(t, hr)
+        self._zones.update(t, hr)
+        self._trimp.update(t, hr)
+        if self._decoupling is not None and self._last_gait is not None:
+            self._decoupling.update(t, self._last_gait.speed_mps, hr)
+        out.append(
+            Metric(
+                athlete=self.athlete,
+                time_utc=r.time_utc,
+                time_mono_s=t,
+                group=MetricGroup.HEART,
+                values={
+                    "heart_rate_bpm": hr,
+                    "zone": self._a.zone_of(hr),
+                    "rise_30s_bpm": _finite(rise),
+                    "contact": r.contact.value,
+                    "sensor": r.sensor,
+                },
+            )
+        )
+        out.extend(self._alerts.on_heart_rate(t, r.time_utc, hr))
+
+    def _beats(self, r: HeartRateReading, out: list[ProcessingOutput]) -> None:
+        offset = r.time_mono_s  # beat times are on the reading's monotonic clock
+        for rr, beat_mono in zip(r.rr_intervals_s, r.beat_times_mono_s, strict=False):
+            if beat_mono < self._last_beat_s:
+                self.counters.beats_out_of_order += 1
+                continue
+            self._last_beat_s = beat_mono
+            self.counters.beats += 1
+            clean = self._cleaner.update(rr)
+            artifact = clean.artifact is not None
+            value = clean.rr_s if clean.rr_s is not None else rr
+            self._hrv_short.update(beat_mono, value, artifact)
+            self._hrv_long.update(beat_mono, value, artifact)
+            self._dfa.update(beat_mono, value, artifact)
+            beat_utc = r.time_utc - _seconds(offset - beat_mono)
+            out.append(
+                Metric(
+                    athlete=self.athlete,
+                    time_utc=beat_utc,
+                    time_mono_s=beat_mono,
+                    group=MetricGroup.RR,
+                    values={
+                        "rr_ms": rr * 1000.0,
+                        "clean_rr_ms": None if artifact else value * 1000.0,
+                        "artifact": clean.artifact.value if clean.artifact else None,
+                    },
+                )
+            )
+            if beat_mono - self._last_hrv_emit_s >= HRV_EMIT_INTERVAL_S:
+                self._last_hrv_emit_s = beat_mono
+                self._hrv_metric(beat_utc, beat_mono, out)
+
+    def _hrv_metric(self, utc: datetime, t: float, out: list[ProcessingOutput]) -> None:
+        short = self._hrv_short.get()
+        dfa = self._dfa.get()
+        values: dict[str, MetricValue] = {}
+        values.update(_hrv_values(self._short_label, short))
+        values.update(_hrv_values(self._long_label, self._hrv_long.get()))
+        alpha1 = _finite(dfa.alpha1)
+        values["dfa_alpha1"] = alpha1
+        values["dfa_reason"] = dfa.reason
+        values["alpha1_zone"] = zone_for_alpha1(alpha1) if alpha1 is not None else None
+        values["artifact_pct"] = _finite(dfa.artifact_pct)
+        out.append(
+            Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.HRV,
+                   values=values)
+        )
+        feed_due = t - self._last_threshold_feed_s >= 1.0
+        if alpha1 is not None and self._last_hr_bpm is not None and feed_due:
+            self._last_threshold_feed_s = t
+            speed = self._last_gait.speed_mps if self._last_gait is not None else None
+            self._thresholds.add(self._last_hr_bpm, speed, alpha1)
+        if self.readiness is None:
+            rmssd = short.rmssd_ms if short is not None and short.coverage >= 0.8 else None
+            warm = self._warmup.update(t, _finite(rmssd), self._segment)
+            if warm is not None:
+                self.readiness = assess_readiness(
+                    warm,
+                    self.history.resting_rmssd_ms,
+                    low_ratio=self.settings.alerts.low_readiness_ratio,
+                )
+                out.extend(self._alerts.on_readiness(t, utc, self.readiness))
+
+    # ------------------------------------------------------------------ gait
+
+    def _stride(self, r: StrideReading, t: float, out: list[ProcessingOutput]) -> None:
+        used, switch = self._gait_source.offer(r.sensor, t)
+        if switch is not None:
+            out.append(self._event(r.time_utc, t, "gait_source_switch", switch.from_sensor,
+                                   switch.to_sensor, switch.reason))
+        if not used:
+            self.counters.not_selected += 1
+            return
+        tracker = self._gait.get(r.sensor)
+        if tracker is None:
+            tracker = self._gait[r.sensor] = GaitTracker(self._a.cadence_unit.get(r.sensor))
+        g = tracker.update(r)
+        if switch is not None and self._last_gait is not None:
+            # Each footpod counts its own distance: continue the session's from where it was.
+            self._distance_offset_m = self._last_distance_m - g.distance_m
+        distance = g.distance_m + self._distance_offset_m
+        self._last_distance_m = distance
+        self._last_gait = g
+        out.append(
+            Metric(
+                athlete=self.athlete,
+                time_utc=r.time_utc,
+                time_mono_s=t,
+                group=MetricGroup.GAIT,
+                values={
+                    "cadence_spm": _finite(g.cadence_spm),
+                    "step_length_m": _finite(g.step_length_m),
+                    "stride_length_m": _finite(g.stride_length_m),
+                    "speed_mps": _finite(g.speed_mps),
+                    "pace_s_per_km": _finite(g.pace_s_per_km),
+                    "distance_m": _finite(distance),
+                    "running": g.running,
+                    "cadence_unit": g.cadence_unit,
+                    "segment": self._segment.value if self._segment else None,
+                },
+            )
+        )
+        closed = self._segments.update(
+            t,
+            r.time_utc,
+            speed_mps=g.speed_mps,
+            distance_m=distance,
+            heart_rate_bpm=self._last_hr_bpm,
+            cadence_spm=g.cadence_spm,
+            step_length_m=g.step_length_m,
+        )
+        self._segment_changes(closed, t, out)
+        split = self._splits.update(t, distance, self._last_hr_bpm, g.cadence_spm)
+        for s in ([split] if split is not None else []) + self._splits.flush():
+            out.append(self._split_metric(r.time_utc, t, s))
+        acc = self._accelerations.update(t, distance, g.speed_mps, g.cadence_spm, g.step_length_m)
+        if acc is not None:
+            out.append(self._acceleration_metric(r.time_utc, t, acc))
+
+    def _segment_changes(
+        self, closed: Sequence[Segment], t: float, out: list[ProcessingOutput]
+    ) -> None:
+        for segment in closed:
+            out.append(segment)
+            if segment.kind is SegmentKind.RUN:
+                self._close_run()
+        current = self._segments.current
+        if current is not self._segment:
+            self._segment = current
+            if current is SegmentKind.RUN:
+                self._run_start_s = t
+                self._decoupling = Decoupling()
+                out.extend(self._alerts.on_segment_start(t, current))
+
+    def _close_run(self) -> None:
+        rise = self._alerts.early_rise_bpm()
+        if rise is not None:
+            self.early_rises_bpm.append(rise)
+        if self._decoupling is not None:
+            pct = self._decoupling.result()
+            if pct is not None:
+                self.decoupling_pct.append(pct)
+        self._decoupling = None
+
+    # ------------------------------------------------------------------ link, events
+
+    def _link(self, e: LinkEvent, out: list[ProcessingOutput]) -> None:
+        self._hr_source.on_link(e)
+        self._gait_source.on_link(e)
+        out.extend(self._alerts.on_link(e))
+        if e.state in (LinkState.RR_GAP, LinkState.DISCONNECTED):
+            out.append(self._event(e.time_utc, e.time_mono_s, e.state.value, e.sensor, None,
+                                   e.detail))
+
+    def _event(
+        self,
+        utc: datetime,
+        t: float,
+        kind: str,
+        sensor: str | None,
+        other: str | None,
+        detail: str | None,
+    ) -> Metric:
+        return Metric(
+            athlete=self.athlete,
+            time_utc=utc,
+            time_mono_s=t,
+            group=MetricGroup.EVENT,
+            values={"event": kind, "sensor": sensor, "to_sensor": other, "detail": detail},
+        )
+
+    def _split_metric(self, utc: datetime, t: float, s: Split) -> Metric:
+        return Metric(
+            athlete=self.athlete,
+            time_utc=utc,
+            time_mono_s=t,
+            group=MetricGroup.SPLIT,
+            values={f.name: getattr(s, f.name) for f in dataclasses.fields(s)},
+        )
+
+    def _acceleration_metric(self, utc: datetime, t: float, a: Acceleration) -> Metric:
+        return Metric(
+            athlete=self.athlete,
+            time_utc=utc,
+            time_mono_s=t,
+            group=MetricGroup.ACCELERATION,
+            values={f.name: getattr(a, f.name) for f in dataclasses.fields(a)},
+        )
+
+    def _session_metric(self, utc: datetime, t: float, out: list[ProcessingOutput]) -> None:
+        if t - self._last_session_emit_s < SESSION_EMIT_INTERVAL_S:
+            return
+        self._last_session_emit_s = t
+        values: dict[str, MetricValue] = {
+            "segment": self._segment.value if self._segment else None,
+            "trimp": _finite(self._trimp.value),
+        }
+        for zone, seconds in enumerate(self._zones.seconds, start=1):
+            values[f"zone{zone}_s"] = seconds
+        out.append(
+            Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.SESSION,
+                   values=values)
+        )
+
+    # ------------------------------------------------------------------ end of session
+
+    def finish(self) -> list[ProcessingOutput]:
+        """Close the open segment and the last split; the session totals as a SESSION metric."""
+        out: list[ProcessingOutput] = []
+        if self._latest_utc is None:
+            return out
+        t, utc = self._latest_s, self._latest_utc
+        closed = self._segments.finish(t, utc)
+        for segment in closed:
+            out.append(segment)
+            if segment.kind is SegmentKind.RUN:
+                self._close_run()
+        for split in self._splits.flush():
+            out.append(self._split_metric(utc, t, split))
+        last = self._splits.finish()
+        if last is not None:
+            out.append(self._split_metric(utc, t, last))
+        acc = self._accelerations.finish()
+        if acc is not None:
+            out.append(self._acceleration_metric(utc, t, acc))
+        estimate = self._thresholds.estimate()
+        values: dict[str, MetricValue] = {
+            "final": True,
+            "avg_hr_bpm": self._hr_sum / self._hr_n if self._hr_n else None,
+            "max_hr_bpm": self._hr_max,
+            "distance_m": self._last_distance_m if self._last_gait else None,
+            "trimp": _finite(self._trimp.value),
+            "resting_rmssd_ms": self.readiness.today_rmssd_ms if self.readiness else None,
+            "readiness": self.readiness.status if self.readiness else None,
+            "early_rise_bpm": self.early_rises_bpm[0] if self.early_rises_bpm else None,
+            "decoupling_pct": self.decoupling_pct[0] if self.decoupling_pct else None,
+            "hr_at_alpha1_075_bpm": estimate.hr_at_075_bpm,
+            "hr_at_alpha1_050_bpm": estimate.hr_at_050_bpm,
+            "speed_at_alpha1_075_mps": estimate.speed_at_075_mps,
+            "speed_at_alpha1_050_mps": estimate.speed_at_050_mps,
+            "alpha1_fit_r2": estimate.r2,
+            "alpha1_fit_reason": estimate.reason,
+            "hr_rejected": self.counters.hr_rejected,
+            "late_dropped": self.counters.late_dropped,
+            "beats": self.counters.beats,
+        }
+        for zone, seconds in enumerate(self._zones.seconds, start=1):
+            values[f"zone{zone}_s"] = seconds
+        out.append(
+            Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.SESSION,
+                   values=values)
+        )
+        return out
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+class Pipeline:
+    """Routes records to per-athlete processors (created on first sight)."""
+
+    def __init__(
+        self,
+        settings: ProcessingSettings | None = None,
+        *,
+        history: dict[str, AthleteHistory] | None = None,
+        id_prefix: str = "",
+    ) -> None:
+        self.settings = settings or ProcessingSettings()
+        self._history = history or {}
+        self._id_prefix = id_prefix
+        self.athletes: dict[str, AthleteProcessor] = {}
+
+    def processor(self, athlete: str) -> AthleteProcessor:
+        p = self.athletes.get(athlete)
+        if p is None:
+            p = self.athletes[athlete] = AthleteProcessor(
+                athlete,
+                self.settings,
+                history=self._history.get(athlete),
+                id_prefix=self._id_prefix,
+            )
+        return p
+
+    def process(self, record: Reading) -> list[ProcessingOutput]:
+        return self.processor(record.athlete).process(record)
+
+    def process_all(self, records: Iterable[Reading]) -> list[ProcessingOutput]:
+        out: list[ProcessingOutput] = []
+        for r in records:
+            out.extend(self.process(r))
+        return out
+
+    def finish(self) -> list[ProcessingOutput]:
+        out: list[ProcessingOutput] = []
+        for p in self.athletes.values():
+            out.extend(p.finish())
+        return out
+
