@@ -43,3 +43,40 @@ class SensorConnectError(IngestError):
         self.advice = advice
         text = f"{address}: {reason}"
         super().__init__(f"{text}. {advice}" if advice else text)
+
+
+class ReplayError(IngestError, ValueError):
+    """A recorded file (FIT, CSV, RR text) that cannot be imported.
+
+    Raised before anything of the file is returned: a reader never hands out a partial result.
+
+    Attributes:
+        path: the file, as given.
+        reason: what is wrong, in words.
+        offset: byte offset where the problem was found, when known.
+        record_no: zero-based number of the FIT frame (header, definition or data message)
+            being read when the problem was found, when known.
+        line: one-based line number of a text file, when known.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        reason: str,
+        *,
+        offset: int | None = None,
+        record_no: int | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path = path
+        self.reason = reason
+        self.offset = offset
+        self.record_no = record_no
+        self.line = line
+        where = [
+            f"line {line}" if line is not None else "",
+            f"FIT record {record_no}" if record_no is not None else "",
+            f"byte {offset}" if offset is not None else "",
+        ]
+        located = ", ".join(w for w in where if w)
+        super().__init__(f"{path}: {reason}" + (f" (at {located})" if located else ""))

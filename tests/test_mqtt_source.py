@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mosquitto_server import MosquittoServer
 
-from ingest.mqtt_source import MqttReadingPublisher, MqttReadingSource
+from stridewatch.mqtt_source import MqttReadingPublisher, MqttReadingSource
 from ingest.records import (
     BatteryReading,
     Contact,

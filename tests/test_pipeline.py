@@ -114,7 +114,7 @@ def test_low_hrv_morning_surge_alert_within_a_second_and_low_readiness() -> None
 
 def test_normal_morning_without_history_says_no_baseline_yet() -> None:
     out, _ = _run("morning-5k")
-    final = [m for m in _metrics(out, MetricGroup.SESSION) if m.values.get("final")][0]
+    final = next(m for m in _metrics(out, MetricGroup.SESSION) if m.values.get("final"))
     assert final.values["readiness"] == "no_baseline_yet"
     resting = final.values["resting_rmssd_ms"]
     assert isinstance(resting, float)
@@ -199,7 +199,8 @@ def test_second_hr_source_takes_over_within_5_s_and_hands_back() -> None:
                     assert isinstance(sensor, str)
                     used.append((m.time_mono_s, sensor))
     during = [s for t, s in used if 35 <= t < 60]
-    assert during and set(during) == {"watch"}
+    assert during
+    assert set(during) == {"watch"}
     takeover = min(t for t, s in used if s == "watch" and t >= 29)
     assert takeover - 29.0 <= 5.0
     assert {s for t, s in used if t >= 63} == {"strap"}
