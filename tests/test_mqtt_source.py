@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mosquitto_server import MosquittoServer
 
-from stridewatch.mqtt_source import MqttReadingPublisher, MqttReadingSource
 from ingest.records import (
     BatteryReading,
     Contact,
@@ -26,6 +25,7 @@ from ingest.records import (
 from processing.errors import RecordCodecError
 from processing.outputs.mqtt import MqttTarget
 from processing.outputs.mqtt_codec import decode_reading, encode_reading, topic_for
+from stridewatch.mqtt_source import MqttReadingPublisher, MqttReadingSource
 
 WAIT_S = 10.0
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3}

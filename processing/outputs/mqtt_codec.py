@@ -337,7 +337,7 @@ def decode_segment(athlete: str, payload: bytes | str) -> Segment:
 
 
 def encode_reading(reading: Reading) -> OutgoingMessage:
-    """A Reading on ``readings`` as :func:`record_to_json`; QoS 1 (see ingest.mqtt_source)."""
+    """A Reading on ``readings`` as :func:`record_to_json`; QoS 1 (see stridewatch.mqtt_source)."""
     return OutgoingMessage(topic_for(reading.athlete, "readings"),
                            _dumps(record_to_json(reading)), 1)
 
