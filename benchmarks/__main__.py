@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt")
+MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt", "fit")
 
 
 def main(argv: list[str]) -> int:
