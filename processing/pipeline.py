@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from ingest.records import (
@@ -511,9 +511,10 @@ class Pipeline:
         self,
         settings: ProcessingSettings | None = None,
         *,
-        history: dict[str, AthleteHistory] | None = None,
+        history: Mapping[str, AthleteHistory] | Callable[[str], AthleteHistory] | None = None,
         id_prefix: str = "",
     ) -> None:
+        """``history``: past sessions per athlete, or a loader called once per new athlete."""
         self.settings = settings or ProcessingSettings()
         self._history = history or {}
         self._id_prefix = id_prefix
@@ -522,11 +523,10 @@ class Pipeline:
     def processor(self, athlete: str) -> AthleteProcessor:
         p = self.athletes.get(athlete)
         if p is None:
+            h = self._history
+            history = h(athlete) if callable(h) else h.get(athlete)
             p = self.athletes[athlete] = AthleteProcessor(
-                athlete,
-                self.settings,
-                history=self._history.get(athlete),
-                id_prefix=self._id_prefix,
+                athlete, self.settings, history=history, id_prefix=self._id_prefix
             )
         return p
 

@@ -35,6 +35,10 @@ class UsageError(Exception):
     """Bad input: printed to stderr, exit code 2."""
 
 
+class RuntimeFailureError(Exception):
+    """A failure while running (server, store, radio): printed to stderr, exit code 1."""
+
+
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
@@ -198,6 +202,27 @@ async def collect_records(
     return collector
 
 
+async def _collect_to_mqtt(
+    args: argparse.Namespace, sink: Callable[[Reading], None]
+) -> Collector:
+    from processing.outputs.mqtt import MqttTarget
+    from stridewatch.mqtt_source import MqttReadingPublisher
+
+    try:
+        target = MqttTarget.from_url(args.mqtt)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    async with MqttReadingPublisher(target) as publisher:
+
+        def both(record: Reading) -> None:
+            sink(record)
+            publisher.publish_nowait(record)
+
+        collector = await collect_records(args, both)
+        await publisher.flush(10.0)
+    return collector
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     out = sys.stdout
 
@@ -208,27 +233,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
             out.write(_format_text(record) + "\n")
 
     speed = args.speed if args.virtual else 1.0
-    collector = timewarp.run(collect_records(args, sink), speed=speed)
+    if args.mqtt:
+        collector = timewarp.run(_collect_to_mqtt(args, sink), speed=speed)
+    else:
+        collector = timewarp.run(collect_records(args, sink), speed=speed)
     totals = collector.counters()
     frames = sum(c.frames for c in totals.values())
     bad = sum(c.bad_frames for c in totals.values())
     print(f"{len(totals)} sensors, {frames} frames, {bad} bad frames, "
           f"{collector.dropped} dropped", file=sys.stderr)
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------------- demo
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from stridewatch.console import LiveView
-
-    args.virtual = args.workout
-    args.seconds = None
-    view = LiveView(title=f"stridewatch demo: {args.workout}, {args.athletes} athlete(s)")
-    with view:
-        collector = timewarp.run(collect_records(args, view.update), speed=args.speed)
-    view.print_summary(collector.counters(), collector.dropped)
     return EXIT_OK
 
 
@@ -243,15 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v info, -vv debug)")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="virtual athletes through the whole path, live console")
-    p.add_argument("--workout", type=_workout, default="morning-5k")
-    p.add_argument("--low-hrv", action="store_true", help="a low-HRV day: HR surges early")
-    p.add_argument("--athletes", type=_positive_int, default=1)
-    p.add_argument("--speed", type=_speed, default=100.0,
-                   help="times real time (default 100), or 'max'")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("scan", help="list heart-rate straps and footpods in range")
     p.add_argument("--virtual", type=_workout, metavar="WORKOUT",
@@ -273,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after this many seconds (event time)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=("text", "jsonl"), default="text")
+    p.add_argument("--mqtt", metavar="URL",
+                   help="also publish every reading to this broker (mqtt://host:port) for a "
+                        "remote `stridewatch run` to process")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("decode", help="decode one characteristic value given in hex")
@@ -280,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="name (heart_rate_measurement, rsc_measurement, ...) or UUID (2a37)")
     p.add_argument("hex", nargs="+", help="bytes in hex, with or without spaces")
     p.set_defaults(func=cmd_decode)
+
+    from stridewatch import commands
+
+    commands.add_commands(sub, workout=_workout, speed=_speed, positive_int=_positive_int)
     return parser
 
 
@@ -293,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"stridewatch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RuntimeFailureError as exc:
+        print(f"stridewatch: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("stridewatch: interrupted", file=sys.stderr)
         return EXIT_FAILURE

@@ -1,9 +1,10 @@
-"""The live console: one row per athlete, the latest link events, a summary at the end."""
+"""The live console: one row per athlete, alerts highlighted as they fire, a summary at the end."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Sequence
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -14,16 +15,16 @@ from rich.text import Text
 from ingest.collector import SensorCounters
 from ingest.records import (
     BatteryReading,
-    Contact,
-    HeartRateReading,
     LinkEvent,
     LinkState,
     Reading,
     SensorInfo,
-    StrideReading,
+    SensorKind,
 )
+from processing.records import Alert, Metric, MetricGroup, ProcessingOutput, Segment
 
-_BAD_STATES = {
+_SHOWN_LINK_STATES = {
+    LinkState.CONNECTED,
     LinkState.DISCONNECTED,
     LinkState.CONNECT_FAILED,
     LinkState.SILENT,
@@ -33,38 +34,47 @@ _BAD_STATES = {
 }
 
 
-def pace_text(speed_mps: float | None) -> str:
-    """Pace as min:ss per km; "-" when standing (pace is infinite)."""
-    if speed_mps is None or speed_mps < 0.3:
+def pace_text(pace_s_per_km: float | None) -> str:
+    """Pace as m:ss /km; "-" when standing."""
+    if pace_s_per_km is None:
         return "-"
-    seconds = round(1000.0 / speed_mps)
-    return f"{seconds // 60}:{seconds % 60:02d} /km"
+    seconds = round(pace_s_per_km)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _num(value: object, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, int | float) else "-"
 
 
 @dataclasses.dataclass
 class _Row:
-    heart_rate_bpm: int | None = None
-    contact: Contact | None = None
-    last_rr_ms: float | None = None
-    cadence_per_min: int | None = None
-    step_length_m: float | None = None
-    speed_mps: float | None = None
-    distance_m: float | None = None
+    hr: object = None
+    zone: object = None
+    rmssd: object = None
+    alpha1: object = None
+    alpha1_zone: object = None
+    cadence: object = None
+    step: object = None
+    pace: float | None = None
+    distance: object = None
+    segment: object = None
     battery: dict[str, int] = dataclasses.field(default_factory=dict)
     link: dict[str, str] = dataclasses.field(default_factory=dict)
+    alerts: int = 0
 
 
 class LiveView:
-    """A rich live table fed with records; use as a context manager around the run."""
+    """A rich live table fed with each record and what processing made of it."""
 
     def __init__(self, title: str, console: Console | None = None) -> None:
         self.console = console or Console()
         self.title = title
         self.rows: dict[str, _Row] = {}
-        self.events: collections.deque[str] = collections.deque(maxlen=8)
-        self._live = Live(self._render(), console=self.console, refresh_per_second=4,
-                          transient=False)
+        self.events: collections.deque[Text] = collections.deque(maxlen=10)
+        self.alerts: list[Alert] = []
         self._kinds: dict[str, str] = {}
+        self._live = Live(self._render(), console=self.console, refresh_per_second=4,
+                          auto_refresh=True)
 
     def __enter__(self) -> LiveView:
         self._live.__enter__()
@@ -79,56 +89,92 @@ class LiveView:
         self._live.update(self._render())
         self._live.__exit__(exc_type, exc, tb)
 
-    def update(self, record: Reading) -> None:
+    def _kind(self, sensor: str) -> str:
+        return self._kinds.get(sensor, "sensor")
+
+    def update(self, record: Reading, outputs: Sequence[ProcessingOutput] = ()) -> None:
         row = self.rows.setdefault(record.athlete, _Row())
         match record:
-            case HeartRateReading():
-                row.heart_rate_bpm = record.heart_rate_bpm
-                row.contact = record.contact
-                if record.rr_intervals_s:
-                    row.last_rr_ms = record.rr_intervals_s[-1] * 1000.0
-            case StrideReading():
-                row.cadence_per_min = record.cadence_per_min
-                row.step_length_m = record.stride_length_m
-                row.speed_mps = record.speed_mps
-                row.distance_m = record.total_distance_m
-            case BatteryReading():
-                row.battery[self._kinds.get(record.sensor, "?")] = record.level_pct
             case SensorInfo():
-                self._kinds[record.sensor] = "strap" if record.kind == "heart_rate" else "pod"
+                self._kinds[record.sensor] = (
+                    "strap" if record.kind is SensorKind.HEART_RATE else "pod"
+                )
+            case BatteryReading():
+                row.battery[self._kind(record.sensor)] = record.level_pct
             case LinkEvent():
-                kind = self._kinds.get(record.sensor, "sensor")
-                row.link[kind] = record.state.value
-                if record.state in _BAD_STATES or record.state is LinkState.CONNECTED:
-                    self.events.append(
+                kind = self._kind(record.sensor)
+                if record.state in (LinkState.CONNECTED, LinkState.DISCONNECTED,
+                                    LinkState.SILENT, LinkState.CONNECT_FAILED):
+                    row.link[kind] = record.state.value
+                if record.state in _SHOWN_LINK_STATES:
+                    self.events.append(Text(
                         f"{record.time_utc:%H:%M:%S} {record.athlete} {kind}: "
-                        f"{record.state.value} {record.detail}".rstrip()
-                    )
+                        f"{record.state.value} {record.detail}".rstrip(),
+                        style="dim",
+                    ))
+        for out in outputs:
+            self._output(row, out)
         self._live.update(self._render())
 
+    def _output(self, row: _Row, out: ProcessingOutput) -> None:
+        if isinstance(out, Alert):
+            row.alerts += 1
+            self.alerts.append(out)
+            style = "bold red" if out.severity != "info" else "bold yellow"
+            self.events.append(
+                Text(f"{out.time_utc:%H:%M:%S} ALERT {out.athlete}: {out.message}", style=style)
+            )
+        elif isinstance(out, Segment):
+            self.events.append(Text(
+                f"{out.end_utc:%H:%M:%S} {out.athlete}: {out.kind.value} segment "
+                f"{out.summary.distance_m:.0f} m in {out.summary.duration_s:.0f} s",
+                style="cyan",
+            ))
+        elif isinstance(out, Metric):
+            v = out.values
+            match out.group:
+                case MetricGroup.HEART:
+                    row.hr, row.zone = v.get("heart_rate_bpm"), v.get("zone")
+                case MetricGroup.HRV:
+                    row.rmssd = v.get("rmssd_60s_ms")
+                    row.alpha1, row.alpha1_zone = v.get("dfa_alpha1"), v.get("alpha1_zone")
+                case MetricGroup.GAIT:
+                    row.cadence, row.step = v.get("cadence_spm"), v.get("step_length_m")
+                    pace = v.get("pace_s_per_km")
+                    row.pace = pace if isinstance(pace, float) else None
+                    row.distance, row.segment = v.get("distance_m"), v.get("segment")
+                case _:
+                    pass
+
     def _render(self) -> Group:
-        table = Table(title=self.title, expand=False)
-        for column in ("athlete", "HR", "contact", "RR", "cadence", "length", "speed",
-                       "pace", "distance", "battery", "link"):
-            table.add_column(column, justify="right" if column != "athlete" else "left")
+        table = Table(title=self.title)
+        for column in ("athlete", "HR", "zone", "RMSSD", "DFA α1", "cadence", "step",
+                       "pace", "km", "segment", "battery", "link", "alerts"):
+            table.add_column(column, justify="left" if column == "athlete" else "right")
         for name, r in sorted(self.rows.items()):
+            alpha = _num(r.alpha1, ".2f")
+            if isinstance(r.alpha1_zone, str):
+                alpha += f" {r.alpha1_zone[:5]}"
             table.add_row(
                 name,
-                f"{r.heart_rate_bpm}" if r.heart_rate_bpm is not None else "-",
-                r.contact.value if r.contact else "-",
-                f"{r.last_rr_ms:.0f} ms" if r.last_rr_ms is not None else "-",
-                f"{r.cadence_per_min}/min" if r.cadence_per_min is not None else "-",
-                f"{r.step_length_m:.2f} m" if r.step_length_m is not None else "-",
-                f"{r.speed_mps:.2f} m/s" if r.speed_mps is not None else "-",
-                pace_text(r.speed_mps),
-                f"{r.distance_m / 1000:.2f} km" if r.distance_m is not None else "-",
+                _num(r.hr, ".0f"),
+                _num(r.zone, "d"),
+                _num(r.rmssd, ".0f") + (" ms" if isinstance(r.rmssd, float) else ""),
+                alpha,
+                _num(r.cadence, ".0f"),
+                _num(r.step, ".2f"),
+                pace_text(r.pace),
+                _num(r.distance / 1000 if isinstance(r.distance, float) else None, ".2f"),
+                str(r.segment or "-"),
                 " ".join(f"{k} {v}%" for k, v in sorted(r.battery.items())) or "-",
-                " ".join(f"{k} {v}" for k, v in sorted(r.link.items())) or "-",
+                " ".join(f"{k}:{v[:4]}" for k, v in sorted(r.link.items())) or "-",
+                Text(str(r.alerts), style="bold red" if r.alerts else ""),
             )
-        events = Text("\n".join(self.events) or "no link events yet", style="dim")
+        events = Text("\n").join(self.events) if self.events else Text("waiting for sensors…",
+                                                                         style="dim")
         return Group(table, events)
 
-    def print_summary(self, counters: dict[str, SensorCounters], dropped: int) -> None:
+    def print_counters(self, counters: dict[str, SensorCounters], dropped: int) -> None:
         table = Table(title="sensors")
         for column in ("sensor", "frames", "bad", "connects", "failures", "drops", "silent",
                        "rr gaps"):

@@ -368,7 +368,7 @@ class VirtualFleet:
 
     async def collect(
         self,
-        sink: Callable[[Reading], None],
+        sink: Callable[[Reading], object],
         *,
         clock: Clock,
         settings: CollectorSettings | None = None,

@@ -1,0 +1,616 @@
+"""Commands that run sessions or read the store: demo, run, sink, import, sessions, report, push,
+status, config check, dashboards export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ingest.clock import LoopClock
+from ingest.collector import Collector, SensorMap
+from ingest.records import Reading
+from ingest.virtual import timewarp
+from processing.errors import StoreError
+from processing.outputs.influx import InfluxConfigError, InfluxTarget
+from processing.outputs.mqtt import MqttTarget
+from processing.outputs.store import AsyncStore, SessionStore
+from processing.pipeline import Pipeline
+from processing.records import Metric
+from processing.settings import AthleteSettings, ProcessingSettings
+from stridewatch.config import (
+    ConfigError,
+    Settings,
+    default_settings,
+    default_store_path,
+    load_config,
+)
+from stridewatch.session import SessionRecorder, live_outputs
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _usage(message: str) -> Exception:
+    from stridewatch.cli import UsageError
+
+    return UsageError(message)
+
+
+def _failure(message: str) -> Exception:
+    from stridewatch.cli import RuntimeFailureError
+
+    return RuntimeFailureError(message)
+
+
+# ---------------------------------------------------------------------- targets from options
+
+
+def influx_target(args: argparse.Namespace) -> InfluxTarget | None:
+    """``--influx URL`` with ``--influx-db`` (/write) or ``--influx-org``/``--influx-bucket``
+    (v2); credentials from the environment."""
+    url = getattr(args, "influx", None)
+    if not url:
+        return None
+    org, bucket = getattr(args, "influx_org", None), getattr(args, "influx_bucket", None)
+    try:
+        if org or bucket:
+            return InfluxTarget.from_env(url=url, mode="v2", org=org, bucket=bucket)
+        return InfluxTarget.from_env(url=url, mode="v1", database=args.influx_db)
+    except InfluxConfigError as exc:
+        raise _usage(str(exc)) from None
+
+
+def mqtt_target(url: str | None) -> MqttTarget | None:
+    if not url:
+        return None
+    try:
+        return MqttTarget.from_url(url)
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
+
+
+def open_store(path: str | None) -> SessionStore:
+    try:
+        return SessionStore.open(Path(path) if path else default_store_path())
+    except StoreError as exc:
+        raise _usage(str(exc)) from None
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="PATH",
+                   help=f"session store (default: {default_store_path()})")
+
+
+def _add_influx(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--influx", metavar="URL", help="InfluxDB server root, e.g. http://127.0.0.1:8086")
+    p.add_argument("--influx-db", default="stridewatch",
+                   help="database for the /write API (default: stridewatch)")
+    p.add_argument("--influx-org", help="organisation for the v2 API (with --influx-bucket)")
+    p.add_argument("--influx-bucket", help="bucket for the v2 API (with --influx-org)")
+
+
+# ---------------------------------------------------------------------- report helpers
+
+
+def write_html_report(store: SessionStore, session_id: str, out: Path) -> Path:
+    from stridewatch.report import build_report, build_timeseries
+    from stridewatch.report_html import render_html
+
+    report = build_report(store, session_id)
+    html = render_html(report, build_timeseries(store, session_id))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+def _resolve_session(store: SessionStore, ref: str) -> str:
+    if ref == "latest":
+        row = store.latest_session()
+        if row is None:
+            raise _usage(f"the store {store.path} has no session yet: run `stridewatch demo` or "
+                         "`stridewatch import FILE`")
+        return row.id
+    if store.session(ref) is None:
+        raise _usage(f"no session {ref!r} in {store.path}; `stridewatch sessions` lists them")
+    return ref
+
+
+# ---------------------------------------------------------------------- demo and run
+
+
+async def _record_live(
+    *,
+    store_path: Path,
+    synchronous: str,
+    source: str,
+    processing: ProcessingSettings,
+    athletes: Sequence[str],
+    influx: InfluxTarget | None,
+    mqtt: MqttTarget | None,
+    ha_discovery: bool,
+    view: Any,
+    collect: Callable[[Callable[[Reading], object]], Any],
+) -> tuple[SessionRecorder, Any]:
+    """Run ``collect(sink)`` with every record recorded, processed and forwarded."""
+    try:
+        store = AsyncStore.open(store_path, synchronous=synchronous)
+    except StoreError as exc:
+        raise _usage(str(exc)) from None
+    async with store:
+        recorder = SessionRecorder(store, source, processing,
+                                   on_output=view.update if view is not None else None)
+        result: Any = None
+        try:
+            async with live_outputs(store.store, athletes, influx=influx, mqtt=mqtt,
+                                    ha_discovery=ha_discovery) as outputs:
+                recorder.publish = outputs.publish
+                try:
+                    result = await collect(recorder.handle)
+                finally:
+                    recorder.finish()
+        finally:
+            await store.flush()
+            recorder.close_sessions()
+    return recorder, result
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.virtual.sensors import virtual_fleet
+    from stridewatch.console import LiveView
+
+    store_path = Path(args.store) if args.store else default_store_path()
+    influx = influx_target(args)
+    mqtt = mqtt_target(args.mqtt)
+    view = LiveView(title=f"stridewatch demo: {args.workout}"
+                          f"{' (low HRV)' if args.low_hrv else ''}, {args.athletes} athlete(s), "
+                          f"{'max' if args.speed is None else f'{args.speed:g}x'} speed")
+    utc0 = datetime.now(UTC).replace(microsecond=0)
+
+    async def main() -> tuple[SessionRecorder, Collector]:
+        async with virtual_fleet(args.workout, athletes=args.athletes, seed=args.seed,
+                                 low_hrv=args.low_hrv) as fleet:
+            names = [a.name for a in fleet.athletes]
+
+            async def collect(sink: Callable[[Reading], object]) -> Collector:
+                collector: Collector = await fleet.collect(sink, clock=LoopClock(utc0))
+                return collector
+
+            recorder, collector = await _record_live(
+                store_path=store_path, synchronous="NORMAL", source=f"virtual:{args.workout}",
+                processing=default_settings().processing, athletes=names, influx=influx,
+                mqtt=mqtt, ha_discovery=False, view=view, collect=collect,
+            )
+            return recorder, collector
+
+    with view:
+        recorder, collector = timewarp.run(main(), speed=args.speed)
+    view.print_counters(collector.counters(), collector.dropped)
+    _print_session_summaries(view.console, store_path, recorder.sessions)
+    return EXIT_OK
+
+
+def _print_session_summaries(console: Console, store_path: Path, sessions: dict[str, str]) -> None:
+    from stridewatch.report import build_report
+    from stridewatch.report_text import render_text
+
+    with SessionStore.open(store_path) as store:
+        for athlete, sid in sorted(sessions.items()):
+            console.print(render_text(build_report(store, sid)))
+            html = write_html_report(store, sid, store_path.parent / "reports" / f"{sid}.html")
+            console.print(f"[bold]{athlete}[/bold]: session {sid}; report: {html}")
+    console.print(f"store: {store_path}  (stridewatch sessions --store {store_path})")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from stridewatch.console import LiveView
+
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
+    store_path = Path(args.store) if args.store else settings.store_path
+    influx = _influx_from_settings(settings) if not args.influx else influx_target(args)
+    mqtt = mqtt_target(args.mqtt or (settings.mqtt.url if settings.mqtt else None))
+    athletes = sorted(settings.processing.athletes) or [args.athlete]
+    view = LiveView(title="stridewatch run (Ctrl-C ends the session)")
+
+    async def collect(sink: Callable[[Reading], object]) -> None:
+        async with asyncio.TaskGroup() as tg:
+            if settings.ble:
+                tg.create_task(_ble(settings, args.athlete, sink), name="ble")
+            if settings.mqtt_source:
+                tg.create_task(_mqtt_readings(settings.mqtt_source, sink), name="mqtt-source")
+
+    async def main() -> SessionRecorder:
+        recorder, _ = await _record_live(
+            store_path=store_path, synchronous=settings.store_synchronous, source="ble",
+            processing=settings.processing, athletes=athletes, influx=influx, mqtt=mqtt,
+            ha_discovery=settings.mqtt.ha_discovery if settings.mqtt else False, view=view,
+            collect=collect,
+        )
+        return recorder
+
+    with view:
+        try:
+            recorder = timewarp.run(main(), speed=1.0)
+        except KeyboardInterrupt:
+            view.console.print("interrupted: sessions closed and stored")
+            return EXIT_OK
+    _print_session_summaries(view.console, store_path, recorder.sessions)
+    return EXIT_OK
+
+
+def _influx_from_settings(settings: Settings) -> InfluxTarget | None:
+    i = settings.influx
+    if i is None:
+        return None
+    return InfluxTarget(url=i.url, mode=i.mode, database=i.database,
+                        retention_policy=i.retention_policy, org=i.org, bucket=i.bucket,
+                        token=i.token, username=i.username, password=i.password)
+
+
+async def _ble(
+    settings: Settings, default_athlete: str, sink: Callable[[Reading], object]
+) -> None:
+    sensor_map = SensorMap(settings.sensors,
+                           default_athlete=None if settings.sensors else default_athlete)
+    async with Collector(sensor_map, clock=LoopClock(datetime.now(UTC))) as collector:
+        async for record in collector:
+            sink(record)
+
+
+async def _mqtt_readings(url: str, sink: Callable[[Reading], object]) -> None:
+    from stridewatch.mqtt_source import MqttReadingSource
+
+    target = mqtt_target(url)
+    assert target is not None
+    async with MqttReadingSource(target) as source:
+        async for record in source:
+            sink(record)
+
+
+# ---------------------------------------------------------------------- sink
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from processing.outputs.influx import InfluxWriter, OutboxDelivery
+    from processing.outputs.mqtt import MqttSink
+
+    influx = influx_target(args)
+    mqtt = mqtt_target(args.mqtt)
+    if influx is None or mqtt is None:
+        raise _usage("sink needs --mqtt URL and --influx URL")
+    store_path = Path(args.store) if args.store else default_store_path().with_name("sink.sqlite")
+
+    async def main() -> None:
+        async with AsyncStore.open(store_path) as store:
+            sessions: dict[str, str] = {}
+
+            async def on_record(record: Any) -> None:
+                athlete = record.athlete
+                sid = sessions.get(athlete)
+                if sid is None:
+                    sid = sessions[athlete] = store.store.create_session(
+                        athlete, record.time_utc, "mqtt-sink")
+                store.add(sid, record)
+                delivery.notify()
+
+            async with InfluxWriter(influx) as writer:
+                delivery = OutboxDelivery(store.store, writer)
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(delivery.run(), name="influx-delivery")
+                    async with MqttSink(mqtt, on_record=on_record, client_id=args.client_id,
+                                        group=args.group):
+                        await asyncio.Event().wait()
+
+    try:
+        timewarp.run(main(), speed=1.0)
+    except KeyboardInterrupt:
+        print("sink stopped; undelivered records stay in", store_path, file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- import
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ingest.errors import ReplayError
+    from ingest.replay.detect import read_activity_file
+
+    paths: list[Path] = []
+    for name in args.files:
+        p = Path(name)
+        if p.is_dir():
+            paths.extend(sorted(x for x in p.iterdir() if x.is_file()))
+        elif any(ch in name for ch in "*?["):
+            paths.extend(sorted(Path().glob(name)))
+        else:
+            paths.append(p)
+    if not paths:
+        raise _usage("no files to import")
+    created: list[str] = []
+    errors = 0
+    console = Console(stderr=True)
+    start = datetime.fromisoformat(args.start) if args.start else None
+    with open_store(args.store) as store, Progress(console=console, transient=True) as progress:
+        for path in paths:
+            try:
+                activities = read_activity_file(path, athlete=args.athlete, start_utc=start)
+            except ReplayError as exc:
+                console.print(f"[red]error:[/red] {exc}; nothing imported from it")
+                errors += 1
+                continue
+            for activity in activities:
+                task = progress.add_task(f"{path.name}", total=len(activity.readings))
+                sid = _import_activity(store, activity, progress, task)
+                created.append(sid)
+    if args.format == "json":
+        print(json.dumps(created))
+    else:
+        for sid in created:
+            print(sid)
+    return EXIT_USAGE if errors and not created else (EXIT_USAGE if errors else EXIT_OK)
+
+
+def _import_activity(store: SessionStore, activity: Any, progress: Progress, task: Any) -> str:
+    settings = ProcessingSettings(
+        athletes={activity.athlete: AthleteSettings(cadence_unit=activity.cadence_overrides())}
+    )
+    from stridewatch.session import SUMMARY_KEYS, athlete_history
+
+    pipeline = Pipeline(settings, history=lambda a: athlete_history(store, a))
+    records: list[Any] = []
+    for i, reading in enumerate(activity.readings):
+        records.append(reading)
+        records.extend(pipeline.process(reading))
+        if i % 2000 == 0:
+            progress.update(task, completed=i)
+    final = pipeline.finish()
+    records.extend(final)
+    progress.update(task, completed=len(activity.readings))
+    sid = store.create_session(activity.athlete, activity.start_utc,
+                               f"import:{activity.source_format}",
+                               meta={"file": activity.source_path,
+                                     "session_index": activity.session_index})
+    try:
+        store.write(sid, records)  # one transaction: all or nothing
+        summary = next(
+            (m for m in final if isinstance(m, Metric) and m.values.get("final")), None
+        )
+        if summary is not None:
+            store.end_session(sid, summary.time_utc)
+            for key in SUMMARY_KEYS:
+                value = summary.values.get(key)
+                if value is not None:
+                    store.set_session_summary(sid, key, value)
+    except BaseException:
+        store.delete_session(sid)
+        raise
+    return sid
+
+
+# ---------------------------------------------------------------------- sessions, report, status
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    with open_store(args.store) as store:
+        rows = store.sessions(args.athlete)
+        if args.format == "json":
+            print(json.dumps([
+                {"id": r.id, "athlete": r.athlete, "start": r.start_utc.isoformat(),
+                 "end": r.end_utc.isoformat() if r.end_utc else None, "source": r.source}
+                for r in rows
+            ]))
+            return EXIT_OK
+        table = Table(title=f"sessions in {store.path}")
+        for column in ("id", "athlete", "start (UTC)", "duration", "source"):
+            table.add_column(column)
+        for r in rows:
+            duration = (r.end_utc - r.start_utc).total_seconds() if r.end_utc else None
+            table.add_row(r.id, r.athlete, f"{r.start_utc:%Y-%m-%d %H:%M}",
+                          f"{duration / 60:.1f} min" if duration is not None else "open",
+                          r.source)
+        Console().print(table)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from stridewatch.report import build_report
+    from stridewatch.report_text import render_text
+
+    with open_store(args.store) as store:
+        sid = _resolve_session(store, args.session)
+        if args.format == "json":
+            print(json.dumps(build_report(store, sid), allow_nan=False, indent=2))
+        elif args.format == "text":
+            print(render_text(build_report(store, sid)))
+        else:
+            default = store.path.parent / "reports" / f"{sid}.html"
+            out = Path(args.output) if args.output else default
+            write_html_report(store, sid, out)
+            print(out)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with open_store(args.store) as store:
+        info = {
+            output: {"backlog": store.backlog(output),
+                     "dead_letters": len(store.dead_letters(output))}
+            for output in ("influx", "mqtt")
+        }
+        info["sessions"] = {"count": len(store.sessions())}
+        print(json.dumps(info, indent=2))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- push
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from processing.outputs.influx import InfluxAuthError, InfluxWriter, OutcomeKind
+    from processing.outputs.lineprotocol import encode_point
+
+    target = influx_target(args)
+    if target is None:
+        raise _usage("push needs --influx URL")
+
+    with open_store(args.store) as store:
+        sid = _resolve_session(store, args.session)
+        records: list[Any] = [*store.readings(sid), *store.metrics(sid), *store.alerts(sid),
+                              *store.segments(sid)]
+
+    async def main() -> int:
+        lines_sent = 0
+        async with InfluxWriter(target) as writer:
+            with Progress(transient=True) as progress:
+                task = progress.add_task(f"push {sid}", total=len(records))
+                batch: list[str] = []
+                for i, record in enumerate(records, start=1):
+                    batch.extend(encode_point(record))
+                    if len(batch) >= target.batch_lines or i == len(records):
+                        result = await writer.deliver(batch)
+                        if not result.ok:
+                            kind = result.outcome.kind
+                            raise _failure(f"InfluxDB refused the data ({kind.value}): "
+                                           f"{result.outcome.message}"
+                                           + (". Create the database first"
+                                              if kind is OutcomeKind.CONFIG else ""))
+                        lines_sent += len(batch)
+                        batch = []
+                        progress.update(task, completed=i)
+        return lines_sent
+
+    try:
+        sent = timewarp.run(main(), speed=1.0)
+    except InfluxAuthError as exc:
+        raise _failure(str(exc)) from None
+    except OSError as exc:
+        raise _failure(f"cannot reach InfluxDB at {target.url}: {exc}") from None
+    print(f"pushed session {sid}: {len(records)} records, {sent} points to {target.url} "
+          "(idempotent: pushing again overwrites the same points)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- config, dashboards
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from stridewatch.config import check_config
+
+    problems = check_config(args.file)
+    if not problems:
+        print(f"{args.file}: ok")
+        return EXIT_OK
+    print(f"{args.file}: {len(problems)} problem(s)", file=sys.stderr)
+    for p in problems:
+        print(f"  {p}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_dashboards_export(args: argparse.Namespace) -> int:
+    from dashboards.export import export
+
+    for path in export(Path(args.dir)):
+        print(path)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def add_commands(
+    sub: Any,
+    *,
+    workout: Callable[[str], str],
+    speed: Callable[[str], float | None],
+    positive_int: Callable[[str], int],
+) -> None:
+    p = sub.add_parser("demo", help="virtual athletes through the whole path, live console")
+    p.add_argument("--workout", type=workout, default="morning-5k",
+                   help="morning-5k (default), start-practice, easy-8k, tempo-8k")
+    p.add_argument("--low-hrv", action="store_true", help="a low-HRV day: HR surges early")
+    p.add_argument("--athletes", type=positive_int, default=1)
+    p.add_argument("--speed", type=speed, default=100.0,
+                   help="times real time (default 100), or 'max'")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mqtt", metavar="URL", help="publish metrics and alerts (mqtt://host:port)")
+    _add_store(p)
+    _add_influx(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="a live session with real sensors (Ctrl-C ends it)")
+    p.add_argument("--config", required=True, metavar="FILE", help="stridewatch.toml")
+    p.add_argument("--athlete", default="athlete-1",
+                   help="athlete for sensors found when the config assigns none")
+    p.add_argument("--mqtt", metavar="URL")
+    _add_store(p)
+    _add_influx(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sink", help="MQTT (shared subscription) → store → InfluxDB")
+    p.add_argument("--mqtt", metavar="URL", required=True)
+    p.add_argument("--group", default="stridewatch", help="shared-subscription group")
+    p.add_argument("--client-id", default="stridewatch-sink",
+                   help="unique per sink instance (persistent session)")
+    _add_store(p)
+    _add_influx(p)
+    p.set_defaults(func=cmd_sink)
+
+    p = sub.add_parser("import", help="import FIT, CSV, RR-interval or session files")
+    p.add_argument("files", nargs="+", help="files, directories or globs")
+    p.add_argument("--athlete", default="athlete-1")
+    p.add_argument("--start", help="start time (ISO 8601) for files that have none (RR text)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _add_store(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("sessions", help="list stored sessions")
+    p.add_argument("--athlete")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _add_store(p)
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("report", help="post-run report of a session (id or 'latest')")
+    p.add_argument("session")
+    p.add_argument("--format", choices=("html", "json", "text"), default="html")
+    p.add_argument("--output", "-o", metavar="FILE", help="HTML file to write")
+    _add_store(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("push", help="backfill a stored session into InfluxDB (idempotent)")
+    p.add_argument("session")
+    _add_store(p)
+    _add_influx(p)
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("status", help="delivery backlog and dead letters of the store")
+    _add_store(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_command", required=True)
+    c = csub.add_parser("check", help="validate a config file; lists every problem")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_config_check)
+
+    p = sub.add_parser("dashboards", help="Grafana dashboards")
+    dsub = p.add_subparsers(dest="dashboards_command", required=True)
+    d = dsub.add_parser("export", help="write the dashboard JSON files into DIR")
+    d.add_argument("dir")
+    d.set_defaults(func=cmd_dashboards_export)
+

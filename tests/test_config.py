@@ -1,0 +1,86 @@
+"""Configuration: validated into frozen settings; every problem named with where and how."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.records import SensorKind
+from stridewatch.config import ConfigError, check_config, load_config
+
+CONFIGS = Path(__file__).parent / "data" / "configs"
+EXAMPLE = Path(__file__).parent.parent / "deploy" / "stridewatch.example.toml"
+
+
+def test_example_config_is_valid() -> None:
+    settings = load_config(EXAMPLE, env={})
+    assert settings.processing.athlete("zoe").max_hr_bpm == 192
+    assert [s.kind for s in settings.sensors] == [
+        SensorKind.HEART_RATE, SensorKind.HEART_RATE, SensorKind.FOOTPOD,
+    ]
+    assert settings.influx is not None
+    assert settings.influx.database == "stridewatch"
+
+
+def test_valid_config_becomes_frozen_settings() -> None:
+    s = load_config(CONFIGS / "ok.toml", env={})
+    athlete = s.processing.athlete("Zoë")
+    assert athlete.resting_hr_bpm == 48
+    assert athlete.cadence_unit == {"C4:7C:8D:6A:12:34": "strides"}
+    assert athlete.sensor_priority == ("Polar H10 1A2B3C4D", "C4:7C:8D:6A:12:34")
+    with pytest.raises(AttributeError):
+        s.ble = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("bad-values.toml", ["athletes[0].max_hr_bpm", "athletes[0].resting_hr_bpm"]),
+        ("unknown-key.toml", ["athletes[0].max_heart_rate: unknown setting",
+                              "alerts.surge_rise_bpm"]),
+        ("sensor-without-id.toml", ["athletes[0].sensors[0]: a sensor needs an 'address' or a "
+                                    "'name'", "athletes[0].sensors[1]: cadence_unit applies to "
+                                    "footpods only"]),
+        ("missing-secret.toml", ["STRIDEWATCH_INFLUX_TOKEN", "STRIDEWATCH_MQTT_USER",
+                                 "STRIDEWATCH_MQTT_PASSWORD"]),
+        ("not-toml.toml", ["not valid TOML"]),
+        ("duplicate-athletes.toml", ["athlete names must be unique", "outputs.influx.url"]),
+    ],
+)
+def test_each_problem_is_named(name: str, expected: list[str]) -> None:
+    problems = [str(p) for p in check_config(CONFIGS / name, env={})]
+    for text in expected:
+        assert any(text in p for p in problems), (text, problems)
+
+
+def test_secret_present_in_environment_is_used() -> None:
+    env = {"STRIDEWATCH_INFLUX_TOKEN": "t0k", "STRIDEWATCH_MQTT_USER": "u",
+           "STRIDEWATCH_MQTT_PASSWORD": "p"}
+    s = load_config(CONFIGS / "missing-secret.toml", env=env)
+    assert s.influx is not None
+    assert s.influx.mode == "v2"
+    assert s.influx.token == "t0k"
+    assert "t0k" not in repr(s.influx)
+
+
+def test_missing_file_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(CONFIGS / "absent.toml")
+
+
+def test_config_check_command_exits_2_and_lists_problems() -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "stridewatch", "config", "check", str(CONFIGS / "bad-values.toml")],
+        capture_output=True, text=True, check=False,
+    )
+    assert bad.returncode == 2
+    assert "athletes[0].max_hr_bpm" in bad.stderr
+    good = subprocess.run(
+        [sys.executable, "-m", "stridewatch", "config", "check", str(EXAMPLE)],
+        capture_output=True, text=True, check=False,
+    )
+    assert good.returncode == 0, good.stderr
+    assert "ok" in good.stdout
