@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -236,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 tg.create_task(_mqtt_readings(settings.mqtt_source, sink), name="mqtt-source")
 
     async def main() -> SessionRecorder:
+        _stop_on_sigterm()
         recorder, _ = await _record_live(
             store_path=store_path, synchronous=settings.store_synchronous, source="ble",
             processing=settings.processing, athletes=athletes, influx=influx, mqtt=mqtt,
@@ -252,6 +255,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_OK
     _print_session_summaries(view.console, store_path, recorder.sessions)
     return EXIT_OK
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, docker stop) ends the run like Ctrl-C: sessions are closed and stored."""
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 def _influx_from_settings(settings: Settings) -> InfluxTarget | None:
@@ -297,6 +308,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     store_path = Path(args.store) if args.store else default_store_path().with_name("sink.sqlite")
 
     async def main() -> None:
+        _stop_on_sigterm()
         async with AsyncStore.open(store_path) as store:
             sessions: dict[str, str] = {}
 
@@ -565,8 +577,8 @@ def add_commands(
     p = sub.add_parser("sink", help="MQTT (shared subscription) → store → InfluxDB")
     p.add_argument("--mqtt", metavar="URL", required=True)
     p.add_argument("--group", default="stridewatch", help="shared-subscription group")
-    p.add_argument("--client-id", default="stridewatch-sink",
-                   help="unique per sink instance (persistent session)")
+    p.add_argument("--client-id", default=f"stridewatch-sink-{socket.gethostname()}",
+                   help="unique per sink instance (persistent session); default: per host")
     _add_store(p)
     _add_influx(p)
     p.set_defaults(func=cmd_sink)
