@@ -87,8 +87,8 @@ def test_fit_import_matches_the_device_summary(tmp_path: Path, name: str) -> Non
     r = report(store, ids[0])
     assert device.total_distance_m is not None
     assert r["session"]["distance_m"] == pytest.approx(device.total_distance_m, rel=0.01)
-    assert device.avg_hr_bpm is not None
-    assert r["heart_rate"]["avg_bpm"] == pytest.approx(device.avg_hr_bpm, abs=1.0)
+    assert device.avg_heart_rate_bpm is not None
+    assert r["heart_rate"]["avg_bpm"] == pytest.approx(device.avg_heart_rate_bpm, abs=1.0)
     assert device.avg_cadence_spm is not None
     assert r["cadence"]["avg_spm"] == pytest.approx(device.avg_cadence_spm, abs=1.0)
 
