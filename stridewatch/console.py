@@ -102,10 +102,10 @@ class LiveView:
             case BatteryReading():
                 row.battery[self._kind(record.sensor)] = record.level_pct
             case LinkEvent():
-                kind = self._kind(record.sensor)
+                kind = self._kind(record.sensor) if record.sensor in self._kinds else record.sensor
                 if record.state in (LinkState.CONNECTED, LinkState.DISCONNECTED,
                                     LinkState.SILENT, LinkState.CONNECT_FAILED):
-                    row.link[kind] = record.state.value
+                    row.link[record.sensor] = record.state.value  # labelled at render time
                 if record.state in _SHOWN_LINK_STATES:
                     self.events.append(Text(
                         f"{record.time_utc:%H:%M:%S} {record.athlete} {kind}: "
@@ -167,7 +167,7 @@ class LiveView:
                 _num(r.distance / 1000 if isinstance(r.distance, float) else None, ".2f"),
                 str(r.segment or "-"),
                 " ".join(f"{k} {v}%" for k, v in sorted(r.battery.items())) or "-",
-                " ".join(f"{k}:{v[:4]}" for k, v in sorted(r.link.items())) or "-",
+                " ".join(f"{self._kind(k)}:{v[:4]}" for k, v in sorted(r.link.items())) or "-",
                 Text(str(r.alerts), style="bold red" if r.alerts else ""),
             )
         events = Text("\n").join(self.events) if self.events else Text("waiting for sensors…",
