@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/stridewatch demo
 
-# Debian's mosquitto, influxdb and chromium are real servers/browsers in the tests. Installed
+# Debian's mosquitto (+ clients), influxdb and chromium are real servers/browsers in the tests. Installed
 # when missing and running as root; otherwise the tests that need them fail loudly.
 system-deps:
 	@missing=""; \
-	command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v mosquitto_sub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \

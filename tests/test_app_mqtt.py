@@ -1,0 +1,93 @@
+"""Remote collection: a gateway publishes readings (`collect --mqtt`), another process runs
+the session from them (`run` with an MQTT source), against the real Mosquitto; and the demo's
+live outputs into the real Mosquitto and influxd."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mosquitto_server import MosquittoServer
+
+from processing.outputs.store import SessionStore
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stridewatch", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: MosquittoServer) -> None:
+    config = tmp_path / "remote.toml"
+    store = tmp_path / "central.sqlite"
+    config.write_text(
+        f'[sources]\nble = false\nmqtt = "{mosquitto.url}"\n\n[store]\npath = "{store}"\n',
+        encoding="utf-8",
+    )
+    central = _spawn("run", "--config", str(config))
+    try:
+        time.sleep(3.0)  # the central subscribes before the gateway starts
+        gateway = subprocess.run(
+            [sys.executable, "-m", "stridewatch", "collect", "--virtual", "easy-8k",
+             "--speed", "30", "--seconds", "120", "--format", "jsonl", "--mqtt", mosquitto.url],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert gateway.returncode == 0, gateway.stderr[-2000:]
+        sent = [json.loads(line) for line in gateway.stdout.splitlines()]
+        time.sleep(3.0)
+    finally:
+        central.send_signal(signal.SIGINT)
+        out, err = central.communicate(timeout=60)
+    assert central.returncode == 0, err[-3000:]
+    with SessionStore.open(store) as s:
+        sessions = s.sessions()
+        assert [r.athlete for r in sessions] == ["athlete-1"]
+        got = list(s.readings(sessions[0].id))
+        assert sessions[0].end_utc is not None  # closed cleanly on Ctrl-C
+        gait = list(s.metrics(sessions[0].id, "gait"))
+    hr_sent = [r for r in sent if r["type"] == "heart_rate"]
+    hr_got = [r for r in got if type(r).__name__ == "HeartRateReading"]
+    assert len(hr_got) == len(hr_sent) > 100
+    assert [r.raw.hex() for r in hr_got] == [r["raw"] for r in hr_sent]
+    assert gait, "the central processed the remote readings"
+
+
+def test_demo_streams_alerts_to_mqtt_and_points_to_influxd(
+    tmp_path: Path, mosquitto: MosquittoServer, influxd: Any, influx_db: str
+) -> None:
+    subscriber = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-v",
+         "-t", "stridewatch/v1/+/alert", "-t", "stridewatch/v1/+/status", "-W", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(0.5)
+    try:
+        demo = subprocess.run(
+            [sys.executable, "-m", "stridewatch", "demo", "--workout", "morning-5k", "--low-hrv",
+             "--speed", "100", "--store", str(tmp_path / "s.sqlite"),
+             "--influx", influxd.url, "--influx-db", influx_db, "--mqtt", mosquitto.url],
+            capture_output=True, text=True, timeout=180, check=False,
+        )
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        time.sleep(1.0)
+    finally:
+        subscriber.terminate()
+        received, _ = subscriber.communicate(timeout=10)
+    alerts = [json.loads(line.split(" ", 1)[1]) for line in received.splitlines()
+              if "/alert " in line]
+    with SessionStore.open(tmp_path / "s.sqlite") as s:
+        sid = s.sessions()[0].id
+        stored = list(s.alerts(sid))
+        assert s.backlog("influx") == 0
+    assert stored
+    assert sorted({a["id"] for a in alerts}) == sorted(a.id for a in stored)
+    assert any("offline" in line or "online" in line for line in received.splitlines())
+    result = influxd.query('SELECT count("heart_rate_bpm") FROM "heart"', db=influx_db)
+    assert result["results"][0]["series"][0]["values"][0][1] > 1000
