@@ -11,7 +11,8 @@ import json
 import sys
 import time
 
-MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt", "fit")
+MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt", "fit", "processing", "latency",
+           "demo")
 
 
 def main(argv: list[str]) -> int:
