@@ -44,7 +44,7 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
         time.sleep(3.0)
     finally:
         central.send_signal(signal.SIGINT)
-        out, err = central.communicate(timeout=60)
+        _out, err = central.communicate(timeout=60)
     assert central.returncode == 0, err[-3000:]
     with SessionStore.open(store) as s:
         sessions = s.sessions()
