@@ -48,7 +48,6 @@ from ingest.records import (  # noqa: E402
     SensorInfo,
     StrideReading,
 )
-from processing import dfa  # noqa: E402
 from processing.pipeline import AthleteProcessor, Pipeline  # noqa: E402
 
 RATE_ATHLETES = 4
@@ -208,26 +207,16 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def _shared_cache_filters() -> list[tracemalloc.Filter]:
-    """Leave out the lines of ``processing.dfa._box_plan``: a process-wide LRU cache whose
-    churn (entries of different sizes replacing each other) is not any athlete's state."""
-    code = dfa._box_plan.__wrapped__.__code__
-    lines = {line for _s, _e, line in code.co_lines() if line is not None}
-    lines.add(code.co_firstlineno)
-    return [tracemalloc.Filter(False, code.co_filename, line) for line in sorted(lines)]
-
-
 def _state_bytes(records: Sequence[Reading]) -> tuple[int, list[dict[str, object]]]:
     """Traced bytes held by one processor fed ``records`` (tracing already on); the top 5
     lines that allocated them."""
-    filters = _shared_cache_filters()
     gc.collect()
-    snapshot = tracemalloc.take_snapshot().filter_traces(filters)
+    snapshot = tracemalloc.take_snapshot()
     processor = AthleteProcessor("athlete-1")
     for r in records:
         processor.process(r)
     gc.collect()
-    diff = tracemalloc.take_snapshot().filter_traces(filters).compare_to(snapshot, "lineno")
+    diff = tracemalloc.take_snapshot().compare_to(snapshot, "lineno")
     top = [
         {"line": _where((s.traceback[0].filename, s.traceback[0].lineno, "")).removesuffix("()"),
          "bytes": s.size_diff, "blocks": s.count_diff}
@@ -247,9 +236,8 @@ def _processing_state_bytes() -> dict[str, object]:
     trace = mix_trace(0)
     two_hours = athlete_records(trace, duration_s=7200.0)
     one_hour = [r for r in two_hours if r.time_mono_s <= two_hours[0].time_mono_s + 3600.0]
-    # Tracing starts before a throwaway processor fills the process-wide caches (so their
-    # later churn nets out); their size is reported apart: all athletes share them.
-    dfa._box_plan.cache_clear()
+    # Tracing starts before a throwaway processor fills any process-wide cache or lazy import
+    # (so they net out); their size is reported apart: all athletes share them.
     tracemalloc.start()
     try:
         base = _traced()
@@ -273,10 +261,8 @@ def _processing_state_bytes() -> dict[str, object]:
         "shared_process_caches_bytes": shared,
         "note": "tracemalloc: traced bytes gained by creating one AthleteProcessor and "
                 "feeding it 1 h of records (outputs discarded, records built beforehand). "
-                "Process-wide caches (the processing.dfa._box_plan lru_cache of 64 window "
-                "plans) are filled by a throwaway processor first, left out of the "
-                "per-athlete figure, and reported as shared_process_caches_bytes (all "
-                "athletes share them).",
+                "A throwaway processor is fed first so one-time caches and lazy imports are "
+                "not counted; what it leaves is reported as shared_process_caches_bytes.",
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from array import array
 from collections import deque
 from typing import Final, Literal
 
@@ -279,9 +280,10 @@ class Decoupling:
     time holding a count and the sums of speed and HR. The segment's length is only known at
     the end, so :meth:`result` splits the buckets at the midpoint; the bucket holding the
     midpoint is divided in proportion to the time on either side (samples assumed uniform
-    within it). At most ``max_buckets`` (1440, i.e. 4 h at 10 s) are kept: when full,
-    neighbouring buckets are merged in pairs and the bucket length doubles, so any run
-    length fits in constant memory with the midpoint resolved to 1/1440 of the run.
+    within it). At most ``max_buckets`` (256, i.e. 42 min at 10 s) are kept, 24 bytes each
+    in one flat array: when full, neighbouring buckets are merged in pairs and the bucket
+    length doubles, so any run length fits in 6 KB with the midpoint resolved to 1/256 of the
+    run or better (issue #4: bounded per-athlete state).
     Means are per sample (HR readings arrive at a steady ~1 Hz).
 
     :meth:`result` is None when the segment is shorter than ``min_duration_s`` (600 s: the
@@ -299,7 +301,7 @@ class Decoupling:
         self,
         *,
         bucket_s: float = 10.0,
-        max_buckets: int = 1440,
+        max_buckets: int = 256,
         min_duration_s: float = 600.0,
     ) -> None:
         if bucket_s <= 0 or max_buckets < 2:
@@ -309,8 +311,8 @@ class Decoupling:
         self._min_duration_s = min_duration_s
         self._t0: float | None = None
         self._t_last = 0.0
-        # per bucket: [count, Σ speed (m/s), Σ HR (bpm)]
-        self._buckets: list[list[float]] = []
+        # per bucket, flat: count, Σ speed (m/s), Σ HR (bpm)
+        self._buckets = array("d")
 
     def update(self, time_mono_s: float, speed_mps: float | None, hr_bpm: float) -> None:
         """Add one sample: speed (m/s) and HR (bpm) at ``time_mono_s`` (s).
@@ -330,18 +332,26 @@ class Decoupling:
         while k >= self._max_buckets:
             self._merge()
             k = int(elapsed // self._bucket_s)
-        while len(self._buckets) <= k:
-            self._buckets.append([0.0, 0.0, 0.0])
-        b = self._buckets[k]
-        b[0] += 1.0
-        b[1] += speed_mps
-        b[2] += hr_bpm
+        b = self._buckets
+        if len(b) <= 3 * k:
+            b.frombytes(bytes(8 * (3 * k + 3 - len(b))))  # zero buckets up to k (8 bytes each)
+        b[3 * k] += 1.0
+        b[3 * k + 1] += speed_mps
+        b[3 * k + 2] += hr_bpm
+
+    @property
+    def buckets(self) -> int:
+        """Buckets in use (at most ``max_buckets``)."""
+        return len(self._buckets) // 3
 
     def _merge(self) -> None:
-        merged: list[list[float]] = []
-        for i in range(0, len(self._buckets), 2):
-            pair = self._buckets[i : i + 2]
-            merged.append([sum(b[j] for b in pair) for j in range(3)])
+        b = self._buckets
+        merged = array("d")
+        for i in range(0, len(b), 6):
+            pair = b[i : i + 6]
+            merged.extend(
+                pair[j] + (pair[j + 3] if len(pair) > j + 3 else 0.0) for j in range(3)
+            )
         self._buckets = merged
         self._bucket_s *= 2.0
 
@@ -352,12 +362,14 @@ class Decoupling:
         mid = self._t_last / 2.0
         first = [0.0, 0.0, 0.0]
         second = [0.0, 0.0, 0.0]
-        for k, b in enumerate(self._buckets):
+        buckets = self._buckets
+        for k in range(len(buckets) // 3):
             start = k * self._bucket_s
             share = min(1.0, max(0.0, (mid - start) / self._bucket_s))
             for j in range(3):
-                first[j] += b[j] * share
-                second[j] += b[j] * (1.0 - share)
+                value = buckets[3 * k + j]
+                first[j] += value * share
+                second[j] += value * (1.0 - share)
         if first[0] <= 0 or second[0] <= 0 or first[2] <= 0 or second[2] <= 0:
             return None
         ef1 = first[1] / first[2]  # (Σ speed / n) / (Σ HR / n)

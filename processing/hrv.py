@@ -37,14 +37,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import deque
+from array import array
 
+from processing.compaction import compact
 from processing.rr_cleaning import MIN_RR_S
 
 __all__ = ["HrvStats", "RollingHrv"]
 
 _NN50_MS = 50.0  # pNN50 threshold (strict >)
 _MAX_CONSECUTIVE_GAP = 1.5  # beats further apart than 1.5 × RR are not consecutive
+
+
+def _consecutive(prev_time_s: float, prev_rr_s: float, time_s: float, rr_s: float) -> bool:
+    """Whether two beats (artifacts have a NaN interval) give a successive difference: both
+    clean and no beat lost between them. Evaluated the same way when a difference enters and
+    when it leaves, so the running sums revert exactly what they added."""
+    both_clean = prev_rr_s == prev_rr_s and rr_s == rr_s  # not NaN
+    return both_clean and time_s - prev_time_s < _MAX_CONSECUTIVE_GAP * rr_s
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,15 +74,6 @@ class HrvStats:
     """Artifact beats among all beats in the window, percent."""
     coverage: float
     """Sum of the clean intervals over the window length, 0..1."""
-
-
-class _Beat:
-    __slots__ = ("diff_ms", "rr_ms", "time_s")
-
-    def __init__(self, time_s: float, rr_ms: float | None) -> None:
-        self.time_s = time_s
-        self.rr_ms = rr_ms  # None: artifact
-        self.diff_ms: float | None = None  # difference to the *next* beat, once known
 
 
 class RollingHrv:
@@ -103,7 +103,11 @@ class RollingHrv:
             raise ValueError(f"window_s must be a positive number of seconds, got {window_s}")
         self._window_s = window_s
         self._max_beats = max_beats or math.ceil(window_s / MIN_RR_S) + 1
-        self._beats: deque[_Beat] = deque()
+        # The window's beats, oldest first, from index ``_head`` on: event time (s) and
+        # interval (s; NaN: artifact), 16 bytes a beat (see processing.compaction).
+        self._times = array("d")
+        self._rr_s = array("d")
+        self._head = 0
         self._last_time_s = -math.inf
         self._n_artifacts = 0
         self._n_clean = 0
@@ -136,34 +140,30 @@ class RollingHrv:
                 f"{self._last_time_s}"
             )
         clean = not artifact and math.isfinite(rr_s) and rr_s > 0.0
-        beat = _Beat(beat_time_s, rr_s * 1000.0 if clean else None)
-        if self._beats:
-            prev = self._beats[-1]
-            if (
-                beat.rr_ms is not None
-                and prev.rr_ms is not None
-                and beat_time_s - prev.time_s < _MAX_CONSECUTIVE_GAP * rr_s
-            ):
-                prev.diff_ms = beat.rr_ms - prev.rr_ms
-                self._add_diff(prev.diff_ms, +1)
-        if len(self._beats) >= self._max_beats:
-            self._evict()
-        self._beats.append(beat)
+        times, rrs = self._times, self._rr_s
+        if clean and len(times) > self._head:
+            prev_rr_s = rrs[-1]
+            if prev_rr_s == prev_rr_s and beat_time_s - times[-1] < _MAX_CONSECUTIVE_GAP * rr_s:
+                self._add_diff(rr_s * 1000.0 - prev_rr_s * 1000.0, +1)
+        times.append(beat_time_s)
+        rrs.append(rr_s if clean else math.nan)
         self._last_time_s = beat_time_s
-        if beat.rr_ms is None:
+        if not clean:
             self._n_artifacts += 1
         else:
+            rr_ms = rr_s * 1000.0
             if self._n_clean == 0:
-                self._shift_ms = beat.rr_ms
+                self._shift_ms = rr_ms
             self._n_clean += 1
-            x = beat.rr_ms - self._shift_ms
+            x = rr_ms - self._shift_ms
             self._sum_rr += x
             self._sum_rr2 += x * x
         horizon = beat_time_s - self._window_s
-        while self._beats and self._beats[0].time_s <= horizon:
+        limit = len(times) - self._max_beats
+        while self._head < limit or times[self._head] <= horizon:
             self._evict()
         self._since_rebuild += 1
-        if self._since_rebuild >= max(len(self._beats), 16):
+        if self._since_rebuild >= max(len(times) - self._head, 16):
             self._rebuild()
 
     def _add_diff(self, diff_ms: float, sign: int) -> None:
@@ -174,25 +174,36 @@ class RollingHrv:
 
     def _evict(self) -> None:
         """Revert the oldest beat and the difference to its successor."""
-        beat = self._beats.popleft()
-        if beat.diff_ms is not None:
-            self._add_diff(beat.diff_ms, -1)
-        if beat.rr_ms is None:
+        times, rrs = self._times, self._rr_s
+        head = self._head
+        time_s = times[head]
+        rr_s = rrs[head]
+        head += 1
+        if head < len(times) and _consecutive(time_s, rr_s, times[head], rrs[head]):
+            self._add_diff(rrs[head] * 1000.0 - rr_s * 1000.0, -1)
+        self._head = compact(head, times, rrs)
+        if rr_s != rr_s:  # NaN: an artifact
             self._n_artifacts -= 1
             return
         self._n_clean -= 1
         if self._n_clean == 0:
             self._sum_rr = self._sum_rr2 = 0.0
             return
-        x = beat.rr_ms - self._shift_ms
+        x = rr_s * 1000.0 - self._shift_ms
         self._sum_rr -= x
         self._sum_rr2 -= x * x
 
     def _rebuild(self) -> None:
         """Recompute every sum exactly from the window, re-centring the shift on the mean."""
         self._since_rebuild = 0
-        rr = [b.rr_ms for b in self._beats if b.rr_ms is not None]
-        diffs = [b.diff_ms for b in self._beats if b.diff_ms is not None]
+        times = self._times[self._head :].tolist()
+        rrs = self._rr_s[self._head :].tolist()
+        rr = [r * 1000.0 for r in rrs if r == r]
+        diffs = [
+            rrs[i] * 1000.0 - rrs[i - 1] * 1000.0
+            for i in range(1, len(rrs))
+            if _consecutive(times[i - 1], rrs[i - 1], times[i], rrs[i])
+        ]
         self._shift_ms = math.fsum(rr) / len(rr) if rr else 0.0
         self._sum_rr = math.fsum(x - self._shift_ms for x in rr)
         self._sum_rr2 = math.fsum((x - self._shift_ms) ** 2 for x in rr)

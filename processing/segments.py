@@ -64,7 +64,7 @@ BACKDATE_MAX_S: Final = 5.0
 """A boundary is back-dated at most this far before the departure reading, seconds."""
 BACKDATE_STEP_MPS: Final = 0.02
 """Each back-dated reading must be this much further from the new kind's speed, m/s."""
-_HISTORY: Final = 64
+_HISTORY: Final = 32  # readings kept for back-dating: BACKDATE_MAX_S at up to 6 Hz
 MAX_WEIGHT_S: Final = 5.0
 """Longest interval weight given to one reading in the averages, seconds."""
 _STANDING_MPS: Final = 0.3

@@ -193,3 +193,31 @@ def test_zone_for_alpha1(alpha1: float, zone: str) -> None:
 def test_zone_rejects_nan() -> None:
     with pytest.raises(ValueError, match="finite"):
         zone_for_alpha1(math.nan)
+
+
+@pytest.mark.parametrize("interval_s", [0.7, 3.0, 20.0])
+def test_running_sums_equal_batch_over_a_long_session_with_gaps(interval_s: float) -> None:
+    """The per-(size, alignment) running sums stay exact across many windows, batched syncs
+    of many entering/leaving boxes, a pause longer than the window, and artifacts."""
+    rng = np.random.default_rng(int(interval_s * 10))
+    rr_s = np.clip(0.45 + np.cumsum(0.004 * rng.standard_normal(2400)) % 0.3, 0.3, 1.2)
+    times = np.cumsum(rr_s)
+    times[1200:] += 400.0  # the strap is off for 400 s: every beat leaves the window
+    artifact = rng.random(rr_s.size) < 0.004
+    dfa = RollingDfa(120.0, update_interval_s=interval_s)
+    checked = computes = 0
+    last_checked = None
+    for i, (t, rr) in enumerate(zip(times.tolist(), rr_s.tolist(), strict=True)):
+        dfa.update(t, rr, bool(artifact[i]))
+        result = dfa.get()
+        if result.alpha1 is None or result.time_s != t or result.time_s == last_checked:
+            continue
+        last_checked = t
+        computes += 1
+        if computes % 7:
+            continue
+        in_window = (times[: i + 1] > t - 120.0) & ~artifact[: i + 1]
+        assert result.alpha1 == pytest.approx(dfa_alpha1_batch(rr_s[: i + 1][in_window]),
+                                              abs=1e-9)
+        checked += 1
+    assert checked > 4
