@@ -163,20 +163,16 @@ _LOG2_SXX = float(np.dot(_LOG2_CENTRED, _LOG2_CENTRED))
 
 _SCALES = np.asarray(DFA_SCALES, dtype=np.intp)
 _STEPS = _SCALES // 2  # box start step of each size (50 % overlap)
-_SCALE_IDS = np.arange(len(DFA_SCALES), dtype=np.intp)
 _SLOT_BASE = np.concatenate([[0], np.cumsum(_STEPS)[:-1]]).astype(np.intp)
 _N_SLOTS = int(_STEPS.sum())  # one slot per (box size, start residue modulo its step)
 _WIDTH = max(DFA_SCALES)
 _COLUMNS = np.arange(_WIDTH, dtype=np.intp) - (_WIDTH - 1)  # the 16 intervals ending a box
-# The stacked operator with each size's rows scaled by 1/sqrt(s): the sum of squares of a
-# box's block of residuals is then its variance (mean square) directly.
-_VAR_OPERATOR_T = np.ascontiguousarray(
-    (_BOX_OPERATOR * np.sqrt(np.repeat(_INV_SCALES, DFA_SCALES))[:, None]).T
-)
-
-# Sums each size's block of squared residuals (130 × 13 of 0/1): a matrix product is several
-# times faster than ``np.add.reduceat`` along rows of this size.
-_BLOCK_SUM = np.repeat(np.eye(len(DFA_SCALES)), DFA_SCALES, axis=0)
+# Per size index: the first start not inside a window ending before index 0, and the offset
+# from a box's first interval to the first of the 16 intervals gathered for it.
+_SIZE_COLUMN = _SCALES[:, None]
+_GATHER_OFFSET = _SIZE_COLUMN - _WIDTH
+_SLOT_COLUMN = _SLOT_BASE[:, None]
+_STEP_COLUMN = _STEPS[:, None]
 # Per box size: (slot base, start step, weight of log2 F(s) in the slope), for α1 in Python.
 _ALPHA_TERMS = tuple(
     zip(
@@ -188,51 +184,51 @@ _ALPHA_TERMS = tuple(
 )
 
 
+def _quadratic_forms() -> FloatArray:
+    """Per box size ``s``, the 16 × 16 matrix ``Q_s`` with ``var(box) = uᵀ Q_s u`` for the
+    16 intervals ``u`` ending at the box (only the last ``s`` enter): ``Q_s = O_sᵀ O_s / s``,
+    ``O_s`` the size's rows of the residual operator. One batched product then gives every
+    box's variance whatever its size."""
+    forms = np.empty((len(DFA_SCALES), _WIDTH, _WIDTH))
+    for j, (offset, s) in enumerate(zip(_BOX_OFFSETS.tolist(), DFA_SCALES, strict=True)):
+        rows = _BOX_OPERATOR[offset : offset + s]
+        forms[j] = rows.T @ rows / s
+    return forms
+
+
+_QUADRATIC = _quadratic_forms()
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class _SyncPlan:
-    """The boxes that change when, in the steady state (the window holds at least 16 more
-    intervals than move), ``df`` intervals leave and ``dn`` enter: for every box, its start
-    relative to the old first interval (leaving) or the old end (entering), its size index,
-    the offset from its start to the first of the 16 intervals gathered for it, its slot's
-    base and step, and +1/−1."""
+class _Move:
+    """The constant part of a steady move (``df`` intervals leave, ``dn`` enter, and the old
+    window holds at least 16 intervals past the new first one, so every candidate box
+    applies), laid out (13 sizes × ``df + dn``): each box's start relative to the old first
+    interval (leaving) or the old end (entering), whether it leaves, its gather offset, slot
+    base, start step and sign."""
 
-    leaving: int  # the first ``leaving`` boxes leave, the rest enter
     rel_start: npt.NDArray[np.intp]
-    size_ids: npt.NDArray[np.intp]
-    gather_offset: npt.NDArray[np.intp]
-    slot_base: npt.NDArray[np.intp]
-    step: npt.NDArray[np.intp]
+    leaves: npt.NDArray[np.intp]  # 1: relative to f0, 0: relative to n0
     sign: FloatArray
-    rows: npt.NDArray[np.intp]
 
 
-_PLAN_LIMIT = 32  # larger moves (long pauses, bursts) take the general path
-
-
-@functools.lru_cache(maxsize=_PLAN_LIMIT * _PLAN_LIMIT)
-def _sync_plan(df: int, dn: int) -> _SyncPlan:
-    ids_out = np.repeat(_SCALE_IDS, df)
-    rel_out = np.tile(np.arange(df, dtype=np.intp), len(DFA_SCALES))
-    ids_in = np.repeat(_SCALE_IDS, dn)
-    rel_in = np.tile(np.arange(dn, dtype=np.intp), len(DFA_SCALES)) - _SCALES[ids_in]
-    ids = np.concatenate([ids_out, ids_in])
-    k = ids_out.size
-    return _SyncPlan(
-        leaving=k,
-        rel_start=np.concatenate([rel_out, rel_in]),
-        size_ids=ids,
-        gather_offset=_SCALES[ids] - _WIDTH,
-        slot_base=_SLOT_BASE[ids],
-        step=_STEPS[ids],
-        sign=np.concatenate([np.full(k, -1.0), np.full(ids.size - k, 1.0)]),
-        rows=np.arange(ids.size, dtype=np.intp),
+@functools.lru_cache(maxsize=256)
+def _steady_move(df: int, dn: int) -> _Move:
+    leaving = np.broadcast_to(np.arange(df, dtype=np.intp), (len(DFA_SCALES), df))
+    entering = np.arange(dn, dtype=np.intp)[None, :] - _SIZE_COLUMN
+    ones = np.ones((len(DFA_SCALES), 1))
+    return _Move(
+        rel_start=np.concatenate((leaving, entering), 1),
+        leaves=np.concatenate(
+            (np.ones((len(DFA_SCALES), df), np.intp), np.zeros((len(DFA_SCALES), dn), np.intp)),
+            1,
+        ),
+        sign=np.concatenate((-ones.repeat(df, 1), ones.repeat(dn, 1)), 1),
     )
 
 
-_SCALE_BLOCKS = tuple(
-    np.ascontiguousarray(_BOX_OPERATOR[o : o + s, _WIDTH - s :].T)
-    for o, s in zip(_BOX_OFFSETS.tolist(), DFA_SCALES, strict=True)
-)  # per size s: the s × s residual operator, transposed (rows of intervals @ block)
+_STEADY_LIMIT = 16  # moves of more intervals (pauses, bursts) take the general path
+_REBUILD_WINDOWS = 4  # exact rebuild after this many windows' worth of box changes
 
 
 def zone_for_alpha1(alpha1: float) -> str:
@@ -393,93 +389,58 @@ class RollingDfa:
             self._computed_at_s = beat_time_s
             self._result = self._compute(beat_time_s)
 
-    def _box_variances(
-        self, starts: npt.NDArray[np.intp], scale_ids: npt.NDArray[np.intp]
-    ) -> FloatArray:
-        """Variance (ms²) of the detrended profile of each box (first interval, size index)."""
-        ends = starts + _SCALES[scale_ids] - 1
-        rows = self._x_ms[(ends[:, None] + _COLUMNS) % self._cap]
-        resid = (rows - rows.mean()) @ _BOX_OPERATOR_T  # every size's residual; one is used
-        per_size = np.add.reduceat(resid * resid, _BOX_OFFSETS, axis=1) * _INV_SCALES
-        result: FloatArray = per_size[np.arange(starts.size), scale_ids]
-        return result
-
-    def _accumulate(
-        self, starts: npt.NDArray[np.intp], scale_ids: npt.NDArray[np.intp], var: FloatArray,
-        sign: float,
-    ) -> None:
-        kept = var > _MIN_BOX_VAR_MS2
-        slots = _SLOT_BASE[scale_ids] + starts % _STEPS[scale_ids]
-        self._sum += sign * np.bincount(slots, np.where(kept, var, 0.0), _N_SLOTS)
-        self._count += sign * np.bincount(slots, kept, _N_SLOTS)
-
     def _rebuild(self) -> None:
-        """Recompute the running sums exactly from the boxes of the current window."""
+        """Recompute the running sums from scratch over the boxes of the current window."""
         self._sum[:] = 0.0
         self._count[:] = 0.0
-        first, n_total = self._first, self._n_total
-        centre = float(self._x_ms[(n_total - 1) % self._cap]) if n_total else 0.0
-        for j, (s, block) in enumerate(zip(DFA_SCALES, _SCALE_BLOCKS, strict=True)):
-            if n_total - s <= first:
-                continue
-            starts = np.arange(first, n_total - s, dtype=np.intp)
-            rows = self._x_ms[(starts[:, None] + np.arange(s)) % self._cap] - centre
-            resid = rows @ block
-            var = np.einsum("ij,ij->i", resid, resid) / s
-            self._accumulate(starts, np.full(starts.size, j, dtype=np.intp), var, +1.0)
-        self._synced_n, self._synced_first = n_total, first
         self._changed = 0
+        self._move(self._first, self._first, self._first, self._n_total)
 
     def _sync(self) -> None:
         """Bring the running sums from the last synced window to the current one."""
         n0, f0 = self._synced_n, self._synced_first
         n1, f1 = self._n_total, self._first
-        window = n1 - f1
-        # Boxes leaving need the intervals from f0 on: rebuild if the ring overwrote them, and
-        # every window's worth of changes so rounding in the running sums stays negligible.
-        if n1 - f0 + _WIDTH > self._cap or self._changed >= len(DFA_SCALES) * max(window, 64):
+        # Boxes leaving need their intervals from f0 on: rebuild if the ring overwrote them,
+        # and every few windows' worth of changes so rounding in the sums stays negligible.
+        limit = _REBUILD_WINDOWS * len(DFA_SCALES) * max(n1 - f1, 64)
+        if n1 - f0 + _WIDTH > self._cap or self._changed >= limit:
             self._rebuild()
-            return
-        if n1 == n0 and f1 == f0:
-            return
-        df, dn = f1 - f0, n1 - n0
-        if f1 + _WIDTH <= n0 and df < _PLAN_LIMIT and dn < _PLAN_LIMIT:
-            self._sync_steady(_sync_plan(df, dn), f0, n0)
+        elif f1 + _WIDTH <= n0 and f1 - f0 < _STEADY_LIMIT and n1 - n0 < _STEADY_LIMIT:
+            move = _steady_move(f1 - f0, n1 - n0)
+            starts = move.rel_start + (n0 + move.leaves * (f0 - n0))
+            self._apply(starts, move.sign, n1)
             self._synced_n, self._synced_first = n1, f1
-            return
-        limit = (n0 - _SCALES)[:, None]  # per size: first start that was not inside
-        leaving = f0 + np.arange(f1 - f0, dtype=np.intp)[None, :]
-        leaving_in = leaving < limit
-        entering = limit + np.arange(n1 - n0, dtype=np.intp)[None, :]
-        entering_in = entering >= f1
-        ids = _SCALE_IDS[:, None]
-        out_starts = np.broadcast_to(leaving, leaving_in.shape)[leaving_in]
-        out_ids = np.broadcast_to(ids, leaving_in.shape)[leaving_in]
-        in_starts = entering[entering_in]
-        in_ids = np.broadcast_to(ids, entering_in.shape)[entering_in]
-        starts = np.concatenate([out_starts, in_starts])
-        if starts.size:
-            scale_ids = np.concatenate([out_ids, in_ids])
-            var = self._box_variances(starts, scale_ids)
-            k = out_starts.size
-            self._accumulate(out_starts, out_ids, var[:k], -1.0)
-            self._accumulate(in_starts, in_ids, var[k:], +1.0)
-            self._changed += starts.size
+        elif n1 != n0 or f1 != f0:
+            self._move(f0, n0, f1, n1)
+
+    def _move(self, f0: int, n0: int, f1: int, n1: int) -> None:
+        """Update the sums for the window moving from clean intervals [f0, n0) to [f1, n1).
+
+        Box (size s, first interval a) is inside a window [f, n) when ``f <= a < n − s``. The
+        old window's boxes with ``a < f1`` leave; the new window's boxes with
+        ``a >= n0 − s`` enter. Both are laid out as one (13 sizes × m) batch; candidates
+        that do not apply get weight 0.
+        """
+        df, dn = f1 - f0, n1 - n0
+        limit = n0 - _SIZE_COLUMN  # (13, 1): per size, the first start not in the old window
+        leaving = f0 + np.arange(df, dtype=np.intp)[None, :]
+        entering = limit + np.arange(dn, dtype=np.intp)[None, :]
+        starts = np.concatenate((np.broadcast_to(leaving, (len(DFA_SCALES), df)), entering), 1)
+        sign = np.concatenate(
+            (np.where(leaving < limit, -1.0, 0.0), np.where(entering >= f1, 1.0, 0.0)), 1
+        )
+        self._apply(starts, sign, n1)
         self._synced_n, self._synced_first = n1, f1
 
-    def _sync_steady(self, plan: _SyncPlan, f0: int, n0: int) -> None:
-        """Apply a steady-state move: every leaving and entering box, one batch."""
-        k = plan.leaving
-        starts = plan.rel_start.copy()
-        starts[:k] += f0
-        starts[k:] += n0
-        rows = self._x_rows[(starts + plan.gather_offset) % self._cap]
-        resid = (rows - self._x_ms[(n0 - 1) % self._cap]) @ _VAR_OPERATOR_T
-        var = ((resid * resid) @ _BLOCK_SUM)[plan.rows, plan.size_ids]
-        kept = (var > _MIN_BOX_VAR_MS2) * plan.sign
-        slots = plan.slot_base + starts % plan.step
-        self._sum += np.bincount(slots, var * kept, _N_SLOTS)
-        self._count += np.bincount(slots, kept, _N_SLOTS)
+    def _apply(self, starts: npt.NDArray[np.intp], sign: FloatArray, n1: int) -> None:
+        """Add (sign +1) or remove (−1) the boxes of the (13 sizes × m) batch ``starts``."""
+        rows = self._x_rows[(starts + _GATHER_OFFSET) % self._cap]  # (13, m, 16)
+        u = rows - self._x_ms[(n1 - 1) % self._cap]  # a constant shift leaves boxes unchanged
+        var = np.einsum("jmk,jmk->jm", np.matmul(u, _QUADRATIC), u)
+        weight = (var > _MIN_BOX_VAR_MS2) * sign
+        slots = (_SLOT_COLUMN + starts % _STEP_COLUMN).ravel()
+        self._sum += np.bincount(slots, (var * weight).ravel(), _N_SLOTS)
+        self._count += np.bincount(slots, weight.ravel(), _N_SLOTS)
         self._changed += starts.size
 
     def _alpha1(self) -> float:

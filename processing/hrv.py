@@ -39,7 +39,7 @@ import dataclasses
 import math
 from array import array
 
-from processing.compaction import compact
+from processing.compaction import COMPACT_DIVISOR, COMPACT_MIN, compact
 from processing.rr_cleaning import MIN_RR_S
 
 __all__ = ["HrvStats", "RollingHrv"]
@@ -144,7 +144,11 @@ class RollingHrv:
         if clean and len(times) > self._head:
             prev_rr_s = rrs[-1]
             if prev_rr_s == prev_rr_s and beat_time_s - times[-1] < _MAX_CONSECUTIVE_GAP * rr_s:
-                self._add_diff(rr_s * 1000.0 - prev_rr_s * 1000.0, +1)
+                diff_ms = rr_s * 1000.0 - prev_rr_s * 1000.0  # the difference enters: hot path
+                self._n_diff += 1
+                self._sum_d2 += diff_ms * diff_ms
+                if abs(diff_ms) > _NN50_MS:
+                    self._nn50 += 1
         times.append(beat_time_s)
         rrs.append(rr_s if clean else math.nan)
         self._last_time_s = beat_time_s
@@ -163,14 +167,8 @@ class RollingHrv:
         while self._head < limit or times[self._head] <= horizon:
             self._evict()
         self._since_rebuild += 1
-        if self._since_rebuild >= max(len(times) - self._head, 16):
+        if self._since_rebuild >= 16 and self._since_rebuild >= len(times) - self._head:
             self._rebuild()
-
-    def _add_diff(self, diff_ms: float, sign: int) -> None:
-        self._n_diff += sign
-        self._sum_d2 += sign * diff_ms * diff_ms
-        if abs(diff_ms) > _NN50_MS:
-            self._nn50 += sign
 
     def _evict(self) -> None:
         """Revert the oldest beat and the difference to its successor."""
@@ -179,12 +177,21 @@ class RollingHrv:
         time_s = times[head]
         rr_s = rrs[head]
         head += 1
-        if head < len(times) and _consecutive(time_s, rr_s, times[head], rrs[head]):
-            self._add_diff(rrs[head] * 1000.0 - rr_s * 1000.0, -1)
-        self._head = compact(head, times, rrs)
+        if head >= COMPACT_MIN and head * COMPACT_DIVISOR >= len(times):
+            head = compact(head, times, rrs)
+        self._head = head
         if rr_s != rr_s:  # NaN: an artifact
             self._n_artifacts -= 1
             return
+        if head < len(times):
+            next_rr_s = rrs[head]
+            # the difference to the next beat leaves (as _consecutive() decides): hot path
+            if next_rr_s == next_rr_s and times[head] - time_s < _MAX_CONSECUTIVE_GAP * next_rr_s:
+                diff_ms = next_rr_s * 1000.0 - rr_s * 1000.0
+                self._n_diff -= 1
+                self._sum_d2 -= diff_ms * diff_ms
+                if abs(diff_ms) > _NN50_MS:
+                    self._nn50 -= 1
         self._n_clean -= 1
         if self._n_clean == 0:
             self._sum_rr = self._sum_rr2 = 0.0
