@@ -34,6 +34,7 @@ An empty athlete name is refused (it would make an empty topic level).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -121,8 +122,9 @@ def unescape_topic_level(level: str) -> str:
         raise RecordCodecError("topic", f"bad percent escape in topic level {level!r}") from exc
 
 
+@functools.lru_cache(maxsize=4096)
 def topic_for(athlete: str, kind: TopicKind) -> str:
-    """``stridewatch/v1/<escaped athlete>/<kind>``."""
+    """``stridewatch/v1/<escaped athlete>/<kind>`` (cached: one lookup per message)."""
     return f"{TOPIC_ROOT}/{escape_topic_level(athlete)}/{kind}"
 
 
@@ -176,10 +178,14 @@ def _finite(value: MetricValue) -> MetricValue:
     return value
 
 
+# One encoder for every payload: json.dumps with non-default options builds a new encoder per
+# call, a measurable share of the publish path (benchmarks/bench_mqtt.py).
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _dumps(data: Mapping[str, Any]) -> bytes:
     try:
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
+        return _ENCODER.encode(data).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise RecordCodecError("json", f"cannot serialise: {exc}") from exc
 
@@ -213,14 +219,15 @@ _METRIC_RESERVED: Final = frozenset({"t", "t_mono_s", "group"})
 
 def encode_metric(metric: Metric) -> OutgoingMessage:
     """A Metric on ``metrics`` (with ``group``), ``rr`` or ``hrv``; QoS 0, not retained."""
-    clash = _METRIC_RESERVED & set(metric.values)
-    if clash:
-        raise RecordCodecError("metric", f"value names {sorted(clash)} are reserved keys")
+    if not _METRIC_RESERVED.isdisjoint(metric.values):
+        clash = sorted(_METRIC_RESERVED & set(metric.values))
+        raise RecordCodecError("metric", f"value names {clash} are reserved keys")
     kind = _METRIC_TOPICS.get(metric.group, "metrics")
     data: dict[str, Any] = {"t": format_time(metric.time_utc), "t_mono_s": metric.time_mono_s}
     if kind == "metrics":
         data["group"] = metric.group.value
-    data.update((k, _finite(v)) for k, v in metric.values.items())
+    for k, v in metric.values.items():
+        data[k] = None if isinstance(v, float) and not math.isfinite(v) else v  # _finite()
     return OutgoingMessage(topic_for(metric.athlete, kind), _dumps(data), 0)
 
 
