@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import random
 from types import TracebackType
@@ -28,6 +27,7 @@ from typing import Final, Self
 
 import aiomqtt
 
+from ingest.background import BackgroundTask
 from ingest.records import Reading
 from processing.errors import RecordCodecError
 from processing.outputs.mqtt import (
@@ -101,7 +101,7 @@ class MqttReadingSource:
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._runner = BackgroundTask("MqttReadingSource")
         self._closed = False
         self._subscribed = asyncio.Event()
         self.received = 0
@@ -115,22 +115,15 @@ class MqttReadingSource:
         return self._queue.dropped
 
     async def __aenter__(self) -> Self:
-        if self._task is not None:
-            raise RuntimeError("MqttReadingSource is not reentrant")
+        self._runner.start(self._run(), name=f"mqtt-source-{self.client_id}")
         self._closed = False
-        self._task = asyncio.create_task(self._run(), name=f"mqtt-source-{self.client_id}")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        task, self._task = self._task, None
         self._closed = True
         self._queue.wake()  # a waiting consumer sees the end
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self._runner.stop()
 
     async def wait_subscribed(self, timeout_s: float, *, count: int = 1) -> None:
         """Wait (bounded) until subscribed ``count`` times in total."""
@@ -219,7 +212,7 @@ class MqttReadingPublisher:
         self._queue: DropOldestQueue[OutgoingMessage] = DropOldestQueue(queue_size)
         self._rng = rng or random.Random()
         self._backoff = (backoff_initial_s, backoff_max_s)
-        self._task: asyncio.Task[None] | None = None
+        self._runner = BackgroundTask("MqttReadingPublisher")
         self._in_flight = 0
         self.published = 0
         self.encode_errors = 0
@@ -230,21 +223,16 @@ class MqttReadingPublisher:
         return self._queue.dropped
 
     async def __aenter__(self) -> Self:
-        if self._task is not None:
-            raise RuntimeError("MqttReadingPublisher is not reentrant")
-        self._task = asyncio.create_task(self._run(), name=f"mqtt-collect-{self.client_id}")
+        self._runner.start(self._run(), name=f"mqtt-collect-{self.client_id}")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        task, self._task = self._task, None
-        if task is None:
+        if not self._runner.running:
             return
         if exc is None:
             await self.flush(CLOSE_TIMEOUT_S)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self._runner.stop()
 
     def publish_nowait(self, reading: Reading) -> None:
         try:

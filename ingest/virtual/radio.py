@@ -32,6 +32,7 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
+from ingest.background import BackgroundTask
 from ingest.virtual.bleak_backend import (
     VirtualBleakClient,
     VirtualBleakScanner,
@@ -163,7 +164,7 @@ class VirtualRadio:
         self._link: Any = None
         self._central_device: Any = None
         self._jobs: asyncio.Queue[tuple[str, Callable[[], Awaitable[None]]]] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._worker = BackgroundTask("VirtualRadio")
         self._running = False
 
     @property
@@ -175,7 +176,7 @@ class VirtualRadio:
         if self._running:
             raise RuntimeError("VirtualRadio is not reentrant")
         self._jobs = asyncio.Queue(maxsize=JOB_QUEUE_SIZE)
-        self._worker = asyncio.create_task(self._run_jobs(), name=f"virtual-radio-{self._id}-jobs")
+        self._worker.start(self._run_jobs(), name=f"virtual-radio-{self._id}-jobs")
         try:
             self._link = LocalLink()  # type: ignore[no-untyped-call]  # bumble edge
             controller, device = _build_stack(self._link, f"central-{self._id}", CENTRAL_ADDRESS)
@@ -282,9 +283,4 @@ class VirtualRadio:
                 logger.exception("virtual radio %d: job %s failed", self._id, name)
 
     async def _stop_worker(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
+        await self._worker.stop()

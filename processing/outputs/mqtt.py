@@ -43,6 +43,7 @@ from typing import Final, Generic, Protocol, Self, TypeVar
 import aiomqtt
 import paho.mqtt.client as paho
 
+from ingest.background import BackgroundTask
 from processing.errors import RecordCodecError
 from processing.outputs.mqtt_codec import (
     TOPIC_KINDS,
@@ -368,7 +369,7 @@ class MqttPublisher:
         self._alerts_wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._runner = BackgroundTask("MqttPublisher")
         self._in_flight = 0
         self.published_telemetry = 0
         self.published_alerts = 0
@@ -386,26 +387,17 @@ class MqttPublisher:
         return self._connected.is_set()
 
     async def __aenter__(self) -> Self:
-        if self._task is not None:
-            raise RuntimeError("MqttPublisher is not reentrant")
-        self._task = asyncio.create_task(self._run(), name=f"mqtt-publisher-{self.athlete}")
+        self._runner.start(self._run(), name=f"mqtt-publisher-{self.athlete}")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        task, self._task = self._task, None
-        if task is None:
+        if not self._runner.running:
             return
         if self.connected and exc is None:
             await self.flush(CLOSE_TIMEOUT_S)
         self._stopping.set()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await asyncio.shield(task)
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self._runner.stop(grace_s=CLOSE_TIMEOUT_S)
 
     def publish_nowait(self, record: ProcessingOutput) -> None:
         """Enqueue a record; never blocks (telemetry drops the oldest when full)."""
@@ -582,7 +574,7 @@ class MqttSink:
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._stopping = asyncio.Event()
         self._subscribed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._runner = BackgroundTask("MqttSink")
         self._busy = False
         self.handled = 0
         self.bad_messages = 0
@@ -591,24 +583,13 @@ class MqttSink:
         """Successful subscribes so far (one per connect)."""
 
     async def __aenter__(self) -> Self:
-        if self._task is not None:
-            raise RuntimeError("MqttSink is not reentrant")
-        self._task = asyncio.create_task(self._run(), name=f"mqtt-sink-{self.client_id}")
+        self._runner.start(self._run(), name=f"mqtt-sink-{self.client_id}")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
         self._stopping.set()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2 * CLOSE_TIMEOUT_S):
-                await asyncio.shield(task)
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await self._runner.stop(grace_s=2 * CLOSE_TIMEOUT_S)
 
     async def wait_subscribed(self, timeout_s: float, *, count: int = 1) -> None:
         """Wait (bounded) until the sink has subscribed ``count`` times in total."""

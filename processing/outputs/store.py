@@ -77,6 +77,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from ingest.background import BackgroundTask
 from ingest.records import Reading
 from processing.errors import (
     StoreCorruptError,
@@ -998,7 +999,7 @@ class AsyncStore:
         self._wake = asyncio.Event()
         self._drain_lock = asyncio.Lock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._runner = BackgroundTask("AsyncStore")
 
     @classmethod
     def open(
@@ -1073,12 +1074,12 @@ class AsyncStore:
         await self._drain()
 
     async def __aenter__(self) -> Self:
-        if self._task is not None or self._closed:
+        if self._runner.running or self._closed:
             raise RuntimeError("an AsyncStore can be entered only once")
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="stridewatch-store"
         )
-        self._task = asyncio.create_task(self._run(), name="stridewatch-store-writer")
+        self._runner.start(self._run(), name="stridewatch-store-writer")
         return self
 
     async def __aexit__(
@@ -1087,12 +1088,8 @@ class AsyncStore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        task, self._task = self._task, None
         try:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task  # re-raises a fatal store error of the writer
+            await self._runner.stop()  # re-raises a fatal store error of the writer
             await self.flush()
         finally:
             self._closed = True
