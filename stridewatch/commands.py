@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import signal
@@ -30,7 +31,7 @@ from processing.outputs.mqtt import MqttTarget
 from processing.outputs.store import AsyncStore, SessionStore
 from processing.pipeline import Pipeline
 from processing.records import Metric
-from processing.settings import AthleteSettings, ProcessingSettings
+from processing.settings import ProcessingSettings
 from stridewatch.config import (
     ConfigError,
     Settings,
@@ -98,6 +99,12 @@ def _add_store(p: argparse.ArgumentParser) -> None:
                    help=f"session store (default: {default_store_path()})")
 
 
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE",
+                   help="stridewatch.toml: the athletes' max HR, HR zones and alert settings "
+                        "(defaults without it)")
+
+
 def _add_influx(p: argparse.ArgumentParser) -> None:
     p.add_argument("--influx", metavar="URL", help="InfluxDB server root, e.g. http://127.0.0.1:8086")
     p.add_argument("--influx-db", default="stridewatch",
@@ -109,11 +116,13 @@ def _add_influx(p: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------- report helpers
 
 
-def write_html_report(store: SessionStore, session_id: str, out: Path) -> Path:
+def write_html_report(store: SessionStore, session_id: str, out: Path,
+                      settings: ProcessingSettings | None = None) -> Path:
+    """Write the session's HTML report; ``settings`` gives the athlete's HR zone bounds."""
     from stridewatch.report import build_report, build_timeseries
     from stridewatch.report_html import render_html
 
-    report = build_report(store, session_id)
+    report = build_report(store, session_id, settings=settings)
     html = render_html(report, build_timeseries(store, session_id))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
@@ -202,18 +211,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with view:
         recorder, collector = timewarp.run(main(), speed=args.speed)
     view.print_counters(collector.counters(), collector.dropped)
-    _print_session_summaries(view.console, store_path, recorder.sessions)
+    _print_session_summaries(view.console, store_path, recorder.sessions,
+                             default_settings().processing)
     return EXIT_OK
 
 
-def _print_session_summaries(console: Console, store_path: Path, sessions: dict[str, str]) -> None:
+def _print_session_summaries(console: Console, store_path: Path, sessions: dict[str, str],
+                             settings: ProcessingSettings) -> None:
     from stridewatch.report import build_report
     from stridewatch.report_text import render_text
 
     with SessionStore.open(store_path) as store:
         for athlete, sid in sorted(sessions.items()):
-            console.print(render_text(build_report(store, sid)))
-            html = write_html_report(store, sid, store_path.parent / "reports" / f"{sid}.html")
+            console.print(render_text(build_report(store, sid, settings=settings)))
+            html = write_html_report(store, sid, store_path.parent / "reports" / f"{sid}.html",
+                                     settings)
             console.print(f"[bold]{athlete}[/bold]: session {sid}; report: {html}")
     console.print(f"store: {store_path}  (stridewatch sessions --store {store_path})")
 
@@ -254,7 +266,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             view.console.print("interrupted: sessions closed and stored")
             return EXIT_OK
-    _print_session_summaries(view.console, store_path, recorder.sessions)
+    _print_session_summaries(view.console, store_path, recorder.sessions, settings.processing)
     return EXIT_OK
 
 
@@ -359,6 +371,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     errors = 0
     console = Console(stderr=True)
     start = datetime.fromisoformat(args.start) if args.start else None
+    base = _processing_settings(args.config)
     with open_store(args.store) as store, Progress(console=console, transient=True) as progress:
         for path in paths:
             try:
@@ -369,7 +382,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 continue
             for activity in activities:
                 task = progress.add_task(f"{path.name}", total=len(activity.readings))
-                sid = _import_activity(store, activity, progress, task)
+                sid = _import_activity(store, activity, progress, task, base)
                 created.append(sid)
     if args.format == "json":
         print(json.dumps(created))
@@ -379,10 +392,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_USAGE if errors and not created else (EXIT_USAGE if errors else EXIT_OK)
 
 
-def _import_activity(store: SessionStore, activity: Any, progress: Progress, task: Any) -> str:
-    settings = ProcessingSettings(
-        athletes={activity.athlete: AthleteSettings(cadence_unit=activity.cadence_overrides())}
-    )
+def _processing_settings(config: str | None) -> ProcessingSettings:
+    """The processing settings of ``--config`` (athletes' max HR, zones, alerts), or the
+    defaults without one."""
+    if config is None:
+        return ProcessingSettings()
+    try:
+        return load_config(config).processing
+    except ConfigError as exc:
+        raise _usage(str(exc)) from None
+
+
+def _import_activity(store: SessionStore, activity: Any, progress: Progress, task: Any,
+                     base: ProcessingSettings) -> str:
+    # The file's cadence units (e.g. FIT's per-sensor units) win over the config's.
+    athlete = base.athlete(activity.athlete)
+    cadence = {**athlete.cadence_unit, **activity.cadence_overrides()}
+    settings = dataclasses.replace(base, athletes={
+        **base.athletes,
+        activity.athlete: dataclasses.replace(athlete, cadence_unit=cadence),
+    })
     from stridewatch.session import SUMMARY_KEYS, athlete_history
 
     pipeline = Pipeline(settings, history=lambda a: athlete_history(store, a))
@@ -445,16 +474,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     from stridewatch.report import build_report
     from stridewatch.report_text import render_text
 
+    settings = _processing_settings(args.config)
     with open_store(args.store) as store:
         sid = _resolve_session(store, args.session)
         if args.format == "json":
-            print(json.dumps(build_report(store, sid), allow_nan=False, indent=2))
+            print(json.dumps(build_report(store, sid, settings=settings), allow_nan=False,
+                             indent=2))
         elif args.format == "text":
-            print(render_text(build_report(store, sid)))
+            print(render_text(build_report(store, sid, settings=settings)))
         else:
             default = store.path.parent / "reports" / f"{sid}.html"
             out = Path(args.output) if args.output else default
-            write_html_report(store, sid, out)
+            write_html_report(store, sid, out, settings)
             print(out)
     return EXIT_OK
 
@@ -589,6 +620,7 @@ def add_commands(
     p.add_argument("--athlete", default="athlete-1")
     p.add_argument("--start", help="start time (ISO 8601) for files that have none (RR text)")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    _add_config(p)
     _add_store(p)
     p.set_defaults(func=cmd_import)
 
@@ -602,6 +634,7 @@ def add_commands(
     p.add_argument("session")
     p.add_argument("--format", choices=("html", "json", "text"), default="html")
     p.add_argument("--output", "-o", metavar="FILE", help="HTML file to write")
+    _add_config(p)
     _add_store(p)
     p.set_defaults(func=cmd_report)
 

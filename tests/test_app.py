@@ -158,3 +158,33 @@ def test_push_is_idempotent_into_the_real_influxd(
     assert measured["rr"] == beats
     sw(*args)
     assert {m: count(m) for m in measured} == measured
+
+
+def test_import_and_report_use_the_athletes_zones_from_the_config(tmp_path: Path) -> None:
+    """With --config, HR zones come from the athlete's max HR (170 → 60/70/80/90 % bounds),
+    both in the processing at import and in the report; without it, the defaults (190)."""
+    config = tmp_path / "stridewatch.toml"
+    config.write_text('[[athletes]]\nname = "runner"\nmax_hr_bpm = 170\nresting_hr_bpm = 50\n',
+                      encoding="utf-8")
+    fit = str(FIT / "fr630-with-lth.fit")
+    own, plain = tmp_path / "own.sqlite", tmp_path / "plain.sqlite"
+    sw("import", fit, "--athlete", "runner", "--config", str(config), "--store", str(own))
+    sw("import", fit, "--athlete", "runner", "--store", str(plain))
+    with_config = json.loads(sw("report", "latest", "--format", "json", "--config", str(config),
+                                "--store", str(own)).stdout)["heart_rate"]
+    default = report(plain)["heart_rate"]
+    assert with_config["zone_lower_bounds_bpm"] == pytest.approx([102.0, 119.0, 136.0, 153.0])
+    assert default["zone_lower_bounds_bpm"] == pytest.approx([114.0, 133.0, 152.0, 171.0])
+    # The same run spends more time in the upper zones of a lower max HR.
+    assert with_config["time_in_zones_s"][4] > default["time_in_zones_s"][4]
+    assert sum(with_config["time_in_zones_s"][3:]) > sum(default["time_in_zones_s"][3:])
+    assert sum(with_config["time_in_zones_s"]) == pytest.approx(
+        sum(default["time_in_zones_s"]), rel=1e-6)
+
+
+def test_bad_config_for_import_is_a_usage_error(tmp_path: Path) -> None:
+    bad = Path(__file__).parent / "data" / "configs" / "bad-values.toml"
+    result = sw("import", str(FIT / "fr630-with-lth.fit"), "--config", str(bad),
+                "--store", str(tmp_path / "s.sqlite"), check=False)
+    assert result.returncode == 2
+    assert "bad-values.toml" in result.stderr
