@@ -130,15 +130,16 @@ def dfa_alpha1_batch(rr_s: npt.ArrayLike) -> float:
     return _slope(_LOG2_SCALES, np.log2(np.asarray(fluctuations)))
 
 
-def _box_residual_operator() -> tuple[FloatArray, npt.NDArray[np.intp], FloatArray]:
-    """Matrix mapping the last 16 intervals to the detrended profile of every box ending there.
+def _box_residual_operator() -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Matrix mapping the last 16 intervals to the detrended profile of every box ending there,
+    and where each box size's rows start.
 
     For a box of ``s`` intervals ``u`` the profile is ``L u`` (``L``: lower-triangular ones,
     a cumulative sum) and the residual of its least-squares line is ``(I − H) L u`` (``H``:
     hat matrix of ``[1, t]``). A constant added to ``u`` (such as the window mean that the
     profile removes) adds a straight line to ``L u`` that ``I − H`` removes, so a box's
-    variance depends only on its own intervals and may be computed once, when its last beat
-    arrives. Rows for box size ``s`` act on the last ``s`` of 16 columns.
+    variance depends only on its own intervals: it is the same in every window that holds
+    the box. Rows for box size ``s`` act on the last ``s`` of 16 columns.
     """
     width = max(DFA_SCALES)
     blocks = []
@@ -151,12 +152,10 @@ def _box_residual_operator() -> tuple[FloatArray, npt.NDArray[np.intp], FloatArr
         block[:, width - s :] = operator
         blocks.append(block)
     offsets = np.cumsum([0, *DFA_SCALES[:-1]]).astype(np.intp)
-    inv_s = 1.0 / np.asarray(DFA_SCALES, dtype=np.float64)
-    return np.vstack(blocks), offsets, inv_s
+    return np.vstack(blocks), offsets
 
 
-_BOX_OPERATOR, _BOX_OFFSETS, _INV_SCALES = _box_residual_operator()
-_BOX_OPERATOR_T = np.ascontiguousarray(_BOX_OPERATOR.T)
+_BOX_OPERATOR, _BOX_OFFSETS = _box_residual_operator()
 _LOG2_CENTRED = _LOG2_SCALES - _LOG2_SCALES.mean()
 _LOG2_SXX = float(np.dot(_LOG2_CENTRED, _LOG2_CENTRED))
 
@@ -166,7 +165,6 @@ _STEPS = _SCALES // 2  # box start step of each size (50 % overlap)
 _SLOT_BASE = np.concatenate([[0], np.cumsum(_STEPS)[:-1]]).astype(np.intp)
 _N_SLOTS = int(_STEPS.sum())  # one slot per (box size, start residue modulo its step)
 _WIDTH = max(DFA_SCALES)
-_COLUMNS = np.arange(_WIDTH, dtype=np.intp) - (_WIDTH - 1)  # the 16 intervals ending a box
 # Per size index: the first start not inside a window ending before index 0, and the offset
 # from a box's first interval to the first of the 16 intervals gathered for it.
 _SIZE_COLUMN = _SCALES[:, None]
