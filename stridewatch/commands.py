@@ -174,6 +174,9 @@ async def _record_live(
                     result = await collect(recorder.handle)
                 finally:
                     recorder.finish()
+                    # Commit the closing records before the outputs' last delivery attempt,
+                    # or they wait in the outbox for the next run or `stridewatch push`.
+                    await store.flush()
         finally:
             await store.flush()
             recorder.close_sessions()

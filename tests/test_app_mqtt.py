@@ -85,7 +85,7 @@ def test_demo_streams_alerts_to_mqtt_and_points_to_influxd(
     with SessionStore.open(tmp_path / "s.sqlite") as s:
         sid = s.sessions()[0].id
         stored = list(s.alerts(sid))
-        assert s.backlog("influx") == 0
+        assert s.backlog("influx") == 0, demo.stderr[-3000:]
     assert stored
     assert sorted({a["id"] for a in alerts}) == sorted(a.id for a in stored)
     assert any("offline" in line or "online" in line for line in received.splitlines())

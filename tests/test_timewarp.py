@@ -50,3 +50,55 @@ def test_loop_clock_needs_an_aware_origin() -> None:
 
     with pytest.raises(ValueError, match="timezone-aware"):
         asyncio.run(make())
+
+
+def test_paced_time_does_not_pass_while_the_cpu_works() -> None:
+    """At speed N the clock moves only while the loop waits: 0.2 s of CPU work is no virtual
+    time (a plain N× clock made it 20 virtual seconds and fired the timeout below)."""
+
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        busy_until = time.monotonic() + 0.2
+        while time.monotonic() < busy_until:
+            pass
+        after_work = loop.time()
+        async with asyncio.timeout(1.0):
+            await asyncio.sleep(0.5)
+        return after_work - start, loop.time() - start
+
+    real = time.monotonic()
+    during_work, total = timewarp.run(main(), speed=100.0)
+    assert during_work == 0.0
+    assert total == pytest.approx(0.5)
+    # Behind schedule after the work, the sleep still gets a quarter of its scaled time.
+    assert time.monotonic() - real >= 0.2 + 0.5 / (100.0 * timewarp.CATCH_UP)
+
+
+def test_paced_time_keeps_to_its_schedule() -> None:
+    """Ahead of schedule, paced time runs at most N× the wall clock; CPU work done between
+    timers overlaps the schedule instead of adding to it."""
+
+    async def main() -> None:
+        for _ in range(10):
+            busy_until = time.monotonic() + 0.01
+            while time.monotonic() < busy_until:
+                pass
+            await asyncio.sleep(2.0)  # 20 ms of wall time at 100x
+
+    real = time.monotonic()
+    timewarp.run(main(), speed=100.0)
+    elapsed = time.monotonic() - real
+    assert 0.2 <= elapsed < 0.2 + 0.1  # the 10 ms of work each time fit in the 20 ms waits
+
+
+def test_wall_clock_at_speed_one() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        busy_until = time.monotonic() + 0.05
+        while time.monotonic() < busy_until:
+            pass
+        return loop.time() - start
+
+    assert timewarp.run(main(), speed=1.0) >= 0.05

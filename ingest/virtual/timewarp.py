@@ -3,13 +3,19 @@
 bleak's and bumble's timeouts, ``asyncio.sleep`` and :class:`ingest.clock.LoopClock` all read
 ``loop.time()``. Replacing that clock runs a whole virtual workout unchanged, faster:
 
-* ``speed=N``: loop time advances N× faster than the monotonic clock; the selector's wait is
-  divided by N so timers fire on (scaled) time. Real sockets keep working (demos with a real
-  broker or database).
 * ``speed=None``: virtual time. When nothing is ready the clock jumps to the next timer, so a
   40-minute workout takes as long as the CPU work it needs. Results depend only on the seed.
   Meant for in-process work (bumble's link); real I/O still works but gets no time to happen
   while the clock jumps, so use a finite speed with servers.
+* ``speed=N`` (N ≠ 1): paced virtual time. The clock advances only while the loop waits:
+  the selector waits until the next timer is due on an N× schedule of the wall clock, so real
+  sockets get real time (demos with a real broker or database). Work on the CPU takes no
+  virtual time, as in the virtual mode: a busy machine makes the run slower, never makes a
+  timeout fire early. Behind schedule, the waits shrink (to no less than a quarter of the
+  scaled delay) so the run catches up. A plain N× clock (the first version) turned 50 ms of
+  CPU contention into 5 virtual seconds at 100×: with ten athletes connecting at once every
+  BLE connect timed out, over and over, and notifications were stamped late.
+* ``speed=1.0``: the wall clock (``time.monotonic``), for live runs with real sensors.
 
 Run a coroutine on one with :func:`run`.
 """
@@ -17,12 +23,16 @@ Run a coroutine on one with :func:`run`.
 from __future__ import annotations
 
 import asyncio
+import math
 import selectors
 import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+CATCH_UP = 4.0
+"""Behind its schedule, a paced loop's clock runs at most this many times its speed."""
 
 
 class _WarpSelector(selectors.DefaultSelector):
@@ -36,18 +46,39 @@ class _WarpSelector(selectors.DefaultSelector):
         self, timeout: float | None = None
     ) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self.loop
-        if loop is None or timeout is None or timeout <= 0:
+        if loop is None or loop.speed == 1.0:
             return super().select(timeout)
+        if timeout is not None and timeout <= 0:
+            return super().select(0)  # work is ready: no virtual time passes
         if loop.speed is None:
+            if timeout is None:
+                return super().select(None)  # no timer at all: only I/O can wake us
             events = super().select(0)
             if not events:
                 loop.advance(timeout)  # nothing to do before the next timer: jump to it
             return events
-        return super().select(timeout / loop.speed)
+        started = time.monotonic()
+        if timeout is None:  # no timer: only I/O can wake us; the scaled time waited passes
+            events = super().select(None)
+            loop.advance((time.monotonic() - started) * loop.speed)
+            return events
+        # The next timer is due at a wall time on the N× schedule. Behind it (CPU work took
+        # longer) the wait shrinks, but to no less than 1/CATCH_UP of the scaled delay, so
+        # real I/O awaited under a timeout still gets real time.
+        on_schedule = loop.wall_time_of(loop.time() + timeout) - started
+        wait = max(on_schedule, timeout / (loop.speed * CATCH_UP))
+        events = super().select(wait)
+        if events:  # woken by I/O: the share of the way to the timer
+            waited = time.monotonic() - started
+            loop.advance(min(timeout, timeout * waited / wait))
+        else:  # the timer is due: reach it exactly (an oversleep is only lag)
+            loop.advance(timeout)
+        return events
 
 
 class TimeWarpLoop(asyncio.SelectorEventLoop):
-    """A selector event loop with a scaled (``speed``) or virtual (``None``) clock."""
+    """A selector event loop with a virtual (``None``), paced virtual (``speed`` N) or wall
+    (``speed`` 1.0) clock; see the module docstring."""
 
     def __init__(self, speed: float | None) -> None:
         selector = _WarpSelector()
@@ -61,19 +92,23 @@ class TimeWarpLoop(asyncio.SelectorEventLoop):
         selector.loop = self
 
     def time(self) -> float:
-        if self.speed is None:
-            return self._virtual_s
-        return (time.monotonic() - self._real_origin) * self.speed
+        if self.speed == 1.0:
+            return time.monotonic() - self._real_origin
+        return self._virtual_s
+
+    def wall_time_of(self, loop_time_s: float) -> float:
+        """The ``time.monotonic()`` at which ``loop_time_s`` is due on the N× schedule."""
+        return self._real_origin + loop_time_s / (self.speed or math.inf)
 
     def advance(self, seconds: float) -> None:
-        """Move virtual time forward (virtual mode only)."""
+        """Move virtual time forward (virtual and paced modes)."""
         self._virtual_s += seconds
 
 
 def run(coro: Coroutine[Any, Any, T], *, speed: float | None) -> T:
     """Run ``coro`` to completion on a fresh :class:`TimeWarpLoop`.
 
-    ``speed=1.0`` is plain real time on the same code path.
+    ``speed=1.0`` is the wall clock on the same code path.
     """
     with asyncio.Runner(loop_factory=lambda: TimeWarpLoop(speed)) as runner:
         return runner.run(coro)

@@ -629,7 +629,9 @@ class OutboxDelivery:
                         return
                     await self._pause(self.poll_interval_s, stop)
                     continue
-                now = time.monotonic()
+                # Loop time, like every other delay here: on a time-warped demo loop a wall-clock
+                # age made this poll the store a hundred times per batch.
+                now = asyncio.get_running_loop().time()
                 if first_seen is None:
                     first_seen = now
                 age = now - first_seen
