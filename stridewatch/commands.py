@@ -593,7 +593,8 @@ def add_commands(
     p.add_argument("--low-hrv", action="store_true", help="a low-HRV day: HR surges early")
     p.add_argument("--athletes", type=positive_int, default=1)
     p.add_argument("--speed", type=speed, default=100.0,
-                   help="times real time (default 100), or 'max'")
+                   help="at most N times real time (default 100; a busy CPU slows the run, "
+                        "it never skips ahead), or 'max' (as fast as the CPU allows)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mqtt", metavar="URL", help="publish metrics and alerts (mqtt://host:port)")
     _add_store(p)
