@@ -63,11 +63,22 @@ class _Row:
     alerts: int = 0
 
 
+NON_TERMINAL_WIDTH = 132
+"""Columns when the output is not a terminal (a log, a pipe, CI): rich would assume 80, which
+truncates the live table's 13 column headers."""
+
+
+def default_console() -> Console:
+    """A console for stdout; as wide as the terminal, or :data:`NON_TERMINAL_WIDTH`."""
+    console = Console()
+    return console if console.is_terminal else Console(width=NON_TERMINAL_WIDTH)
+
+
 class LiveView:
     """A rich live table fed with each record and what processing made of it."""
 
     def __init__(self, title: str, console: Console | None = None) -> None:
-        self.console = console or Console()
+        self.console = console or default_console()
         self.title = title
         self.rows: dict[str, _Row] = {}
         self.events: collections.deque[Text] = collections.deque(maxlen=10)
