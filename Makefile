@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint explore bench system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,9 +35,14 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
+
+# Random property exploration (not in CI): pin every failure it finds as an @example.
+explore: $(STAMP) system-deps
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -39,7 +39,7 @@ from ingest.clock import LoopClock  # noqa: E402
 from ingest.records import Reading  # noqa: E402
 from ingest.virtual import timewarp  # noqa: E402
 from ingest.virtual.sensors import VirtualFleet, virtual_fleet  # noqa: E402
-from processing.outputs.store import AsyncStore  # noqa: E402
+from outputs.store import AsyncStore  # noqa: E402
 from processing.settings import ProcessingSettings  # noqa: E402
 from stridewatch.session import SessionRecorder  # noqa: E402
 

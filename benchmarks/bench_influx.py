@@ -1,7 +1,7 @@
 """Benchmark: writing points into a real influxd (Debian's 1.6), batched vs one per request.
 
 Records are heart-rate metrics of one athlete at 10 Hz (one line each). Both runs go through the
-production path: :func:`processing.outputs.lineprotocol.encode_point` → :meth:`InfluxWriter.deliver`
+production path: :func:`outputs.lineprotocol.encode_point` → :meth:`InfluxWriter.deliver`
 (gzip, kept-alive HTTP connection, classification), into a fresh database of an influxd started
 for the benchmark on free loopback ports (``tests/influx_server.py``).
 
@@ -21,8 +21,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from processing.outputs.influx import InfluxTarget, InfluxWriter
-from processing.outputs.lineprotocol import encode_point
+from outputs.influx import InfluxTarget, InfluxWriter
+from outputs.lineprotocol import encode_point
 from processing.records import Metric, MetricGroup
 
 _BATCHED_POINTS = 200_000

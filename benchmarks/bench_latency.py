@@ -41,8 +41,8 @@ from ingest.gatt.heart_rate import HeartRateMeasurement  # noqa: E402
 from ingest.records import Contact, HeartRateReading  # noqa: E402
 from ingest.virtual.peripheral import VirtualPeripheral  # noqa: E402
 from ingest.virtual.radio import CharacteristicSpec, ServiceSpec, VirtualRadio  # noqa: E402
-from processing.outputs.mqtt import MqttPublisher, MqttTarget  # noqa: E402
-from processing.outputs.mqtt_codec import topic_for  # noqa: E402
+from outputs.mqtt import MqttPublisher, MqttTarget  # noqa: E402
+from outputs.mqtt_codec import topic_for  # noqa: E402
 from processing.pipeline import Pipeline  # noqa: E402
 from processing.records import Alert, AlertKind  # noqa: E402
 from processing.settings import AlertSettings, ProcessingSettings  # noqa: E402

@@ -1,7 +1,7 @@
 """Benchmark: MQTT telemetry throughput through a real Mosquitto broker.
 
 ``run()`` returns one figure, ``mqtt_publish``: heart-group Metrics per second that go through
-:class:`processing.outputs.mqtt.MqttPublisher` (encode, bounded queue, batched QoS 0 publish)
+:class:`outputs.mqtt.MqttPublisher` (encode, bounded queue, batched QoS 0 publish)
 to a real ``mosquitto`` (started here with ``tests/mosquitto_server.py``) and are all received
 by a subscriber in another process; the clock runs from the first publish to the last message
 received. The figure's subscriber is Mosquitto's own ``mosquitto_sub`` (C, as a native consumer
@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from processing.outputs.mqtt import MqttPublisher, MqttTarget  # noqa: E402
-from processing.outputs.mqtt_codec import encode_output, topic_for  # noqa: E402
+from outputs.mqtt import MqttPublisher, MqttTarget  # noqa: E402
+from outputs.mqtt_codec import encode_output, topic_for  # noqa: E402
 from processing.records import Metric, MetricGroup  # noqa: E402
 from tests.mosquitto_server import MosquittoServer  # noqa: E402
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ingest.records import Contact, HeartRateReading, StrideReading
-from processing.outputs.store import AsyncStore, SessionStore
+from outputs.store import AsyncStore, SessionStore
 
 _T0 = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)
 _ASYNC_READINGS = 100_000

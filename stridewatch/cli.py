@@ -21,6 +21,7 @@ from ingest.collector import Collector, SensorMap, remember_device
 from ingest.records import Reading, record_to_json
 from ingest.virtual import timewarp
 from ingest.virtual.workouts import workout_names
+from stridewatch.errors import RuntimeFailureError, UsageError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -29,14 +30,6 @@ EXIT_USAGE = 2
 # Virtual demos start at a fixed instant so that two runs with the same seed give identical
 # output, byte for byte (the time stamps included).
 VIRTUAL_EPOCH = datetime(2026, 6, 1, 6, 30, tzinfo=UTC)
-
-
-class UsageError(Exception):
-    """Bad input: printed to stderr, exit code 2."""
-
-
-class RuntimeFailureError(Exception):
-    """A failure while running (server, store, radio): printed to stderr, exit code 1."""
 
 
 def _speed(text: str) -> float | None:
@@ -205,8 +198,8 @@ async def collect_records(
 async def _collect_to_mqtt(
     args: argparse.Namespace, sink: Callable[[Reading], None]
 ) -> Collector:
-    from processing.outputs.mqtt import MqttTarget
-    from stridewatch.mqtt_source import MqttReadingPublisher
+    from outputs.mqtt import MqttTarget
+    from outputs.mqtt_source import MqttReadingPublisher
 
     try:
         target = MqttTarget.from_url(args.mqtt)

@@ -25,10 +25,10 @@ from ingest.clock import LoopClock
 from ingest.collector import Collector, SensorMap
 from ingest.records import Reading
 from ingest.virtual import timewarp
-from processing.errors import StoreError
-from processing.outputs.influx import InfluxConfigError, InfluxTarget
-from processing.outputs.mqtt import MqttTarget
-from processing.outputs.store import AsyncStore, SessionStore
+from outputs.errors import StoreError
+from outputs.influx import InfluxConfigError, InfluxTarget
+from outputs.mqtt import MqttTarget
+from outputs.store import AsyncStore, SessionStore
 from processing.pipeline import Pipeline
 from processing.records import Metric
 from processing.settings import ProcessingSettings
@@ -39,6 +39,7 @@ from stridewatch.config import (
     default_store_path,
     load_config,
 )
+from stridewatch.errors import RuntimeFailureError, UsageError
 from stridewatch.session import SessionRecorder, live_outputs
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,10 @@ EXIT_USAGE = 2
 
 
 def _usage(message: str) -> Exception:
-    from stridewatch.cli import UsageError
-
     return UsageError(message)
 
 
 def _failure(message: str) -> Exception:
-    from stridewatch.cli import RuntimeFailureError
-
     return RuntimeFailureError(message)
 
 
@@ -301,7 +298,7 @@ async def _ble(
 
 
 async def _mqtt_readings(url: str, sink: Callable[[Reading], object]) -> None:
-    from stridewatch.mqtt_source import MqttReadingSource
+    from outputs.mqtt_source import MqttReadingSource
 
     target = mqtt_target(url)
     assert target is not None
@@ -314,8 +311,8 @@ async def _mqtt_readings(url: str, sink: Callable[[Reading], object]) -> None:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    from processing.outputs.influx import InfluxWriter, OutboxDelivery
-    from processing.outputs.mqtt import MqttSink
+    from outputs.influx import InfluxWriter, OutboxDelivery
+    from outputs.mqtt import MqttSink
 
     influx = influx_target(args)
     mqtt = mqtt_target(args.mqtt)
@@ -509,8 +506,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from processing.outputs.influx import InfluxAuthError, InfluxWriter, OutcomeKind
-    from processing.outputs.lineprotocol import encode_point
+    from outputs.influx import InfluxAuthError, InfluxWriter, OutcomeKind
+    from outputs.lineprotocol import encode_point
 
     target = influx_target(args)
     if target is None:

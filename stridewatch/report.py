@@ -3,8 +3,8 @@
 :func:`build_report` reads a stored session (readings, metrics, alerts, segments, summary) and
 returns a plain ``dict`` of JSON types only: ``json.dumps(report, allow_nan=False)`` always
 works because every non-finite number becomes ``None``. :func:`build_timeseries` returns the
-downsampled numpy series the HTML report plots. :func:`render_report` produces the
-``stridewatch report SESSION --format html|json|text`` output.
+downsampled numpy series the HTML report plots. :func:`stridewatch.report_render.render_report`
+produces the ``stridewatch report SESSION --format html|json|text`` output.
 
 Definitions (all stated again in docs/report.md):
 
@@ -33,9 +33,9 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from outputs.errors import UnknownSessionError
+from outputs.store import SessionRow, SessionStore
 from processing.dfa import dfa_alpha1_batch
-from processing.errors import UnknownSessionError
-from processing.outputs.store import SessionRow, SessionStore
 from processing.readiness import assess_readiness
 from processing.records import Metric, MetricGroup, MetricValue
 from processing.settings import ProcessingSettings
@@ -51,7 +51,6 @@ __all__ = [
     "Timeseries",
     "build_report",
     "build_timeseries",
-    "render_report",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -550,28 +549,3 @@ def build_timeseries(
 
 
 # --------------------------------------------------------------------------------- output
-
-
-def render_report(store: SessionStore, session_id: str, fmt: ReportFormat = "html") -> str:
-    """``stridewatch report SESSION --format FMT``: the report as one string.
-
-    ``json`` is indented, key order as documented, and strict (no NaN).
-
-    Raises:
-        UnknownSessionError: no such session.
-        ValueError: an unknown format.
-    """
-    report = build_report(store, session_id)
-    if fmt == "json":
-        import json
-
-        return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    if fmt == "text":
-        from stridewatch.report_text import render_text
-
-        return render_text(report)
-    if fmt == "html":
-        from stridewatch.report_html import render_html  # matplotlib only when needed
-
-        return render_html(report, build_timeseries(store, session_id))
-    raise ValueError(f"unknown report format {fmt!r} (html, json or text)")

@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ingest.records import Reading
-from processing.outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
-from processing.outputs.mqtt import MqttPublisher, MqttTarget
-from processing.outputs.store import AsyncStore, SessionStore
+from outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
+from outputs.mqtt import MqttPublisher, MqttTarget
+from outputs.store import AsyncStore, SessionStore
 from processing.pipeline import AthleteHistory, Pipeline
 from processing.records import Metric, MetricGroup, ProcessingOutput
 from processing.settings import ProcessingSettings

@@ -1,12 +1,28 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the hypothesis profiles."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Issue #10: CI must not be a lottery. `make test` runs the derandomised "ci" profile (the same
+# examples on every machine, no example database); `make explore` runs "explore" (random, more
+# examples, a local database) and every failure it finds is pinned as an @example in the test.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("explore", max_examples=2_000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # ---------------------------------------------------------------------------- InfluxDB (influxd)
 from influx_server import InfluxServer

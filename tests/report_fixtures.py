@@ -2,7 +2,7 @@
 
 :func:`store_virtual_session` runs a virtual workout through the whole ingest path (bumble GATT
 servers → bleak backend → collector) and :class:`~processing.pipeline.Pipeline`, and writes
-every reading and every output into a :class:`~processing.outputs.store.SessionStore` session,
+every reading and every output into a :class:`~outputs.store.SessionStore` session,
 as the live app does. :func:`store_readings` does the same for readings made by hand.
 """
 
@@ -17,8 +17,8 @@ from ingest.clock import LoopClock
 from ingest.records import Contact, HeartRateReading, Reading, StrideReading
 from ingest.virtual import timewarp
 from ingest.virtual.sensors import virtual_fleet
-from processing.outputs.codec import Record
-from processing.outputs.store import SessionStore
+from outputs.codec import Record
+from outputs.store import SessionStore
 from processing.pipeline import AthleteHistory, Pipeline
 from processing.records import Metric, MetricGroup, ProcessingOutput
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ingest.replay.fit import read_fit
-from processing.outputs.store import SessionStore
+from outputs.store import SessionStore
 
 FIT = Path(__file__).parent / "data" / "fit"
 # Real running files with HR and cadence whose device summary has distance, avg HR and cadence

@@ -14,7 +14,7 @@ from typing import Any
 
 from mosquitto_server import MosquittoServer
 
-from processing.outputs.store import SessionStore
+from outputs.store import SessionStore
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:

@@ -27,8 +27,7 @@ from ingest.clock import LoopClock
 from ingest.records import Reading
 from ingest.virtual import timewarp
 from ingest.virtual.sensors import Fault, virtual_fleet
-from processing.accelerations import Acceleration
-from processing.outputs.lineprotocol import (
+from outputs.lineprotocol import (
     ACCELERATION,
     FIELD_TYPES,
     METRIC_MEASUREMENTS,
@@ -37,6 +36,7 @@ from processing.outputs.lineprotocol import (
     FieldType,
     encode_point,
 )
+from processing.accelerations import Acceleration
 from processing.pipeline import AthleteHistory, Pipeline
 from processing.records import ProcessingOutput
 from processing.splits import Split

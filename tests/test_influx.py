@@ -19,8 +19,8 @@ import pytest
 from influx_server import InfluxServer, free_port
 
 from ingest.records import BatteryReading, Contact, HeartRateReading, LinkEvent, LinkState
-from processing.outputs.codec import Record
-from processing.outputs.influx import (
+from outputs.codec import Record
+from outputs.influx import (
     DeliveryState,
     InfluxAuthError,
     InfluxConfigError,
@@ -30,8 +30,8 @@ from processing.outputs.influx import (
     OutcomeKind,
     classify,
 )
-from processing.outputs.lineprotocol import FIELD_TYPES, TAG_KEYS, unix_ms
-from processing.outputs.store import OutboxItem, SessionStore
+from outputs.lineprotocol import FIELD_TYPES, TAG_KEYS, unix_ms
+from outputs.store import OutboxItem, SessionStore
 from processing.records import (
     Alert,
     AlertKind,
@@ -470,7 +470,7 @@ async def test_field_type_conflict_is_dead_lettered_and_the_rest_arrives(
 async def test_missing_database_is_retried_not_dead_lettered(
     influxd: InfluxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="processing.outputs.influx")
+    caplog.set_level(logging.INFO, logger="outputs.influx")
     db = f"late_{time.monotonic_ns()}"
     outbox = FakeOutbox(session_records(5))
     target = InfluxTarget(url=influxd.url, database=db)

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from influx_server import InfluxServer
 
@@ -23,7 +23,7 @@ from ingest.records import (
     SensorKind,
     StrideReading,
 )
-from processing.outputs.lineprotocol import (
+from outputs.lineprotocol import (
     FIELD_TYPES,
     TAG_KEYS,
     FieldType,
@@ -280,13 +280,13 @@ def test_schema_table_is_consistent() -> None:
 
 def expected_tag(text: str) -> str:
     """What the server reads back for a tag value or key (documented lossy cases)."""
-    text = re.sub(r"\r\n|\n|\r", " ", text)
+    text = re.sub(r"\r\n|\n|\r|\t|\x00", " ", text)
     return re.sub(r"\\+(?=[, =]|$)", lambda m: "/" * len(m.group()), text)
 
 
 TEXT = st.text(
     alphabet=st.one_of(
-        st.sampled_from(list(' ,="\\\n\r\t=#{}é李🏃')),
+        st.sampled_from([*' ,="\\\n\r\t=#{}é李🏃', "\x00"]),
         st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")),
     ),
     min_size=1,
@@ -304,6 +304,8 @@ def roundtrip_db(influxd: InfluxServer) -> str:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(athlete=TEXT, message=TEXT, alert_id=st.text(max_size=10))
+@example(athlete="\t", message="\t", alert_id="")
+@example(athlete="a\x00b", message="x", alert_id="\x00")
 def test_alert_text_round_trips_through_influxd(
     influxd: InfluxServer, roundtrip_db: str, athlete: str, message: str, alert_id: str
 ) -> None:
@@ -327,6 +329,8 @@ def test_alert_text_round_trips_through_influxd(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(keys=st.lists(TEXT, min_size=1, max_size=4, unique_by=expected_tag))
+@example(keys=["\t"])  # failed a fresh clone's CI: influxd skipped the tab, stored under ""
+@example(keys=["\tk", "k\x00v"])
 def test_field_keys_round_trip_through_influxd(
     influxd: InfluxServer, roundtrip_db: str, keys: list[str]
 ) -> None:

@@ -19,14 +19,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mosquitto_server import MosquittoServer
 
-from processing.errors import RecordCodecError
-from processing.outputs.mqtt import (
+from outputs.errors import RecordCodecError
+from outputs.mqtt import (
     MemoryAlertOutbox,
     MqttPublisher,
     MqttSink,
     MqttTarget,
 )
-from processing.outputs.mqtt_codec import (
+from outputs.mqtt_codec import (
     SinkRecord,
     decode_alert,
     decode_message,
@@ -302,7 +302,7 @@ class FakeAlertOutbox:
 
     def pending(self, output: str, limit: int, *, kinds: object = None) -> list[object]:
         assert output == "mqtt"
-        from processing.outputs.mqtt import MemoryOutboxItem
+        from outputs.mqtt import MemoryOutboxItem
         return [MemoryOutboxItem(seq, "s1", a) for seq, a in self.items
                 if seq > self.delivered][:limit]
 
@@ -323,7 +323,7 @@ async def test_broker_restart_telemetry_resumes_and_every_alert_arrives_once(
         add = fake.add
         outbox: object = fake
     else:
-        from processing.outputs.store import SessionStore
+        from outputs.store import SessionStore
 
         store = SessionStore.open(tmp_path / "store.db")
         session = store.create_session(athlete, T0, "test")
@@ -370,7 +370,7 @@ async def test_broker_restart_telemetry_resumes_and_every_alert_arrives_once(
 
 CHILD = """
 import asyncio, sys
-from processing.outputs.mqtt import MqttPublisher, MqttTarget
+from outputs.mqtt import MqttPublisher, MqttTarget
 async def main():
     async with MqttPublisher(MqttTarget.from_url(sys.argv[1], env={}), athlete=sys.argv[2]) as p:
         await p.wait_connected(10)

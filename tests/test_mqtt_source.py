@@ -22,10 +22,10 @@ from ingest.records import (
     SensorKind,
     StrideReading,
 )
-from processing.errors import RecordCodecError
-from processing.outputs.mqtt import MqttTarget
-from processing.outputs.mqtt_codec import decode_reading, encode_reading, topic_for
-from stridewatch.mqtt_source import MqttReadingPublisher, MqttReadingSource
+from outputs.errors import RecordCodecError
+from outputs.mqtt import MqttTarget
+from outputs.mqtt_codec import decode_reading, encode_reading, topic_for
+from outputs.mqtt_source import MqttReadingPublisher, MqttReadingSource
 
 WAIT_S = 10.0
 FAST = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3}

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from report_fixtures import EPOCH, store_no_rr_session, store_virtual_session
 
-from processing.errors import UnknownSessionError
-from processing.outputs.store import SessionStore
+from outputs.errors import UnknownSessionError
+from outputs.store import SessionStore
 from processing.records import MetricGroup
 from stridewatch.report import (
     MAX_HOLD_S,
@@ -31,9 +31,9 @@ from stridewatch.report import (
     SCHEMA_VERSION,
     build_report,
     build_timeseries,
-    render_report,
 )
 from stridewatch.report_html import CSP, PLOT_IDS, render_html
+from stridewatch.report_render import render_report
 from stridewatch.report_text import render_text
 
 NO_RR_ATHLETE = "No-RR <Runner> & \"Co\""

@@ -29,9 +29,9 @@ import pytest
 from matplotlib.image import imread
 from report_fixtures import store_virtual_session
 
-from processing.outputs.store import SessionStore
-from stridewatch.report import render_report
+from outputs.store import SessionStore
 from stridewatch.report_html import CSP, PLOT_IDS
+from stridewatch.report_render import render_report
 
 CHROMIUM_TIMEOUT_S = 60.0
 """Bound on one Chromium run (it takes ~2 s here; a hung browser must not hang the suite)."""

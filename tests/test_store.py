@@ -27,15 +27,7 @@ from ingest.records import (
     SensorKind,
     StrideReading,
 )
-from processing.errors import (
-    RecordCodecError,
-    StoreCorruptError,
-    StoreError,
-    StoreFullError,
-    StoreVersionError,
-    UnknownSessionError,
-)
-from processing.outputs.codec import (
+from outputs.codec import (
     Record,
     decode_parts,
     decode_record,
@@ -43,7 +35,15 @@ from processing.outputs.codec import (
     encode_record,
     kind_of,
 )
-from processing.outputs.store import (
+from outputs.errors import (
+    RecordCodecError,
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreVersionError,
+    UnknownSessionError,
+)
+from outputs.store import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     AsyncStore,
@@ -735,7 +735,7 @@ async def test_async_writer_keeps_batch_on_disk_full_and_retries(tmp_path: Path)
 async def test_async_writer_retries_by_itself_and_logs_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="processing.outputs.store")
+    caplog.set_level(logging.INFO, logger="outputs.store")
     async with AsyncStore.open(tmp_path / "s.db", batch_interval_s=0.02) as out:
         sid = out.store.create_session("Zoë", T0, "ble")
         _limit_pages(out.store, 0)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ingest.records import Contact, HeartRateReading, StrideReading
-from processing.outputs.store import AsyncStore, SessionStore
+from outputs.store import AsyncStore, SessionStore
 
 T0 = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent

@@ -3,7 +3,7 @@
 ``stridewatch collect --mqtt URL`` runs :class:`MqttReadingPublisher` next to the sensors; the
 processing host reads the same Readings back with :class:`MqttReadingSource` (an async
 iterator, like the BLE collector). Topic ``stridewatch/v1/<athlete>/readings``, payload
-:func:`ingest.records.record_to_json` (see :mod:`processing.outputs.mqtt_codec`).
+:func:`ingest.records.record_to_json` (see :mod:`outputs.mqtt_codec`).
 
 QoS choice: readings are published with **QoS 1**. They are the primary data of a remote
 athlete (a lost HR frame is a lost RR interval, a hole in HRV), unlike the derived telemetry
@@ -11,7 +11,7 @@ the processing host publishes at QoS 0. QoS 1 is at-least-once: after a reconnec
 publisher re-sends what the broker had not acknowledged, so :class:`MqttReadingSource`
 drops byte-identical repeats of recently seen payloads (``duplicates``).
 
-Layering note: the codec and connection helpers live in :mod:`processing.outputs`; this
+Layering note: the codec and connection helpers live in :mod:`outputs`; this
 adapter imports them (pure modules plus aiomqtt), which is the one place ``ingest`` reaches
 into ``processing``.
 """
@@ -29,8 +29,8 @@ import aiomqtt
 
 from ingest.background import BackgroundTask
 from ingest.records import Reading
-from processing.errors import RecordCodecError
-from processing.outputs.mqtt import (
+from outputs.errors import RecordCodecError
+from outputs.mqtt import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
     CLOSE_TIMEOUT_S,
@@ -41,7 +41,7 @@ from processing.outputs.mqtt import (
     make_client,
     watch_disconnect,
 )
-from processing.outputs.mqtt_codec import (
+from outputs.mqtt_codec import (
     OutgoingMessage,
     decode_reading,
     encode_reading,

@@ -17,8 +17,9 @@ Schema rules (``docs/influxdb.md`` has the full table):
   NaN and ±Inf. A point left without fields is not written.
 * Escaping follows the line-protocol spec: measurement (comma, space), tag keys, tag values
   and field keys (comma, equals sign, space), string field values (double quote, backslash).
-  Non-ASCII text is written as UTF-8 as it is. Line protocol cannot carry a line break in a
-  key or tag value: those are replaced by a space. Nor can it carry a backslash that ends a
+  Non-ASCII text is written as UTF-8 as it is. Line protocol cannot carry a line break, a tab
+  or NUL in a key or tag value (influxd answers 204 and stores a tab-led key under another
+  key): those are replaced by a space. Nor can it carry a backslash that ends a
   key or tag value or stands right before an escaped character: such a backslash (and a run
   of them) is replaced by a slash (:func:`escape_tag`).
 
@@ -49,7 +50,7 @@ from ingest.records import (
 from processing.records import Alert, Metric, MetricGroup, MetricValue, ProcessingOutput, Segment
 
 Record = Reading | ProcessingOutput
-"""Everything an output handles (the same union as ``processing.outputs.codec.Record``)."""
+"""Everything an output handles (the same union as ``outputs.codec.Record``)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -194,10 +195,16 @@ TAG_KEYS: dict[str, tuple[str, ...]] = {
 # ------------------------------------------------------------------------------ escaping
 
 
-def _no_newlines(text: str) -> str:
-    if "\n" in text or "\r" in text:
-        return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    return text
+# Characters line protocol cannot carry in a key or tag value: line breaks end the line, and
+# influxd 1.x skips a tab where a key starts and cuts a key at NUL, then answers 204 having
+# stored the value under another key (issue #10: a silent change of data). All become a space.
+_UNCARRIED = str.maketrans({"\n": " ", "\r": " ", "\t": " ", "\x00": " "})
+
+
+def _no_line_breaks(text: str) -> str:
+    if "\r\n" in text:
+        text = text.replace("\r\n", " ")
+    return text.translate(_UNCARRIED)
 
 
 def escape_measurement(name: str) -> str:
@@ -215,7 +222,8 @@ def escape_tag(text: str) -> str:
     Backslashes are literal in line protocol, except that the server reads one before a comma,
     equals sign or space as an escape and refuses one at the end of a key or tag value. Such a
     backslash (one that ends the text or stands right before a character that is escaped) is
-    replaced by a slash: ``C:\\`` is written as ``C:/``. Line breaks become spaces.
+    replaced by a slash: ``C:\\`` is written as ``C:/``. Line breaks, tabs and NUL become
+    spaces.
 
     >>> escape_tag("a b,c=d")
     'a\\\\ b\\\\,c\\\\=d'
@@ -226,7 +234,7 @@ def escape_tag(text: str) -> str:
 
 
 def _escape(text: str, specials: str) -> str:
-    text = _no_newlines(text)
+    text = _no_line_breaks(text)
     if "\\" in text:
         text = _unrepresentable_backslashes(text, specials)
     for char in specials:

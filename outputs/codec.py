@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from ingest.records import RECORD_TYPES, Reading
-from processing.errors import RecordCodecError
+from outputs.errors import RecordCodecError
 from processing.records import Alert, Metric, ProcessingOutput, Segment
 
 Record = Reading | ProcessingOutput

@@ -32,7 +32,7 @@ Schema (version 1, ``PRAGMA user_version``; ``PRAGMA application_id`` marks our 
   payload, raw)``: every record of every kind in **one** table. ``seq`` is an
   ``AUTOINCREMENT`` primary key, so it increases in commit order and is never reused (not even
   after a delete), which makes it the outbox cursor. ``payload`` is the record as compact JSON
-  from :mod:`processing.outputs.codec` (without ``raw``), ``raw`` the characteristic bytes as a
+  from :mod:`outputs.codec` (without ``raw``), ``raw`` the characteristic bytes as a
   BLOB. Typed columns serve queries: ``cat`` (``reading``/``metric``/``alert``/``segment``),
   ``kind`` (the codec's tag), ``tag`` (metric group, alert kind or segment kind),
   ``time_utc_us`` (microseconds since the Unix epoch; segments: their start) and
@@ -50,8 +50,8 @@ Sessions and foreign keys: ``records``, ``session_counts`` and ``session_summary
 ``sessions`` with ``ON DELETE CASCADE``; ``PRAGMA foreign_keys=ON``.
 
 Errors are classified once, by SQLite result code (:func:`classify_sqlite_error`), into
-:class:`~processing.errors.StoreFullError`, :class:`~processing.errors.StoreCorruptError`,
-:class:`~processing.errors.UnknownSessionError` or :class:`~processing.errors.StoreError`.
+:class:`~outputs.errors.StoreFullError`, :class:`~outputs.errors.StoreCorruptError`,
+:class:`~outputs.errors.UnknownSessionError` or :class:`~outputs.errors.StoreError`.
 A file that is not a stridewatch store, or is damaged, is never modified.
 """
 
@@ -79,18 +79,18 @@ from typing import Any, Literal, Self
 
 from ingest.background import BackgroundTask
 from ingest.records import Reading
-from processing.errors import (
+from outputs.codec import (
+    Record,
+    decode_parts,
+    encode_parts,
+    encode_record,
+)
+from outputs.errors import (
     StoreCorruptError,
     StoreError,
     StoreFullError,
     StoreVersionError,
     UnknownSessionError,
-)
-from processing.outputs.codec import (
-    Record,
-    decode_parts,
-    encode_parts,
-    encode_record,
 )
 from processing.records import Alert, Metric, MetricGroup, MetricValue, Segment
 

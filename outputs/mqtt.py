@@ -1,6 +1,6 @@
 """MQTT output (aiomqtt 2.x): :class:`MqttPublisher` and the shared-subscription :class:`MqttSink`.
 
-Topics and payloads are in :mod:`processing.outputs.mqtt_codec`.
+Topics and payloads are in :mod:`outputs.mqtt_codec`.
 
 Publisher policy:
 
@@ -44,8 +44,8 @@ import aiomqtt
 import paho.mqtt.client as paho
 
 from ingest.background import BackgroundTask
-from processing.errors import RecordCodecError
-from processing.outputs.mqtt_codec import (
+from outputs.errors import RecordCodecError
+from outputs.mqtt_codec import (
     TOPIC_KINDS,
     OutgoingMessage,
     SinkRecord,
@@ -272,7 +272,7 @@ class OutboxEntry(Protocol):
 class AlertOutbox(Protocol):
     """What the publisher needs from the store: pending rows in order, and acknowledgement.
 
-    :class:`processing.outputs.store.SessionStore` has this shape: ``pending`` with
+    :class:`outputs.store.SessionStore` has this shape: ``pending`` with
     ``kinds=("alert",)`` returns only alerts; rows of other kinds count as delivered once a
     later ``seq`` is marked.
     """

@@ -51,7 +51,7 @@ from ingest.records import (
     SensorKind,
     record_to_json,
 )
-from processing.errors import RecordCodecError
+from outputs.errors import RecordCodecError
 from processing.records import (
     Alert,
     AlertKind,
@@ -344,7 +344,7 @@ def decode_segment(athlete: str, payload: bytes | str) -> Segment:
 
 
 def encode_reading(reading: Reading) -> OutgoingMessage:
-    """A Reading on ``readings`` as :func:`record_to_json`; QoS 1 (see stridewatch.mqtt_source)."""
+    """A Reading on ``readings`` as :func:`record_to_json`; QoS 1 (see outputs.mqtt_source)."""
     return OutgoingMessage(topic_for(reading.athlete, "readings"),
                            _dumps(record_to_json(reading)), 1)
 

@@ -1,7 +1,7 @@
-"""Errors raised by the processing package and its outputs.
+"""Errors raised by the outputs (session store, record codecs).
 
 A small, flat hierarchy with structured attributes and messages that say what to do. SQLite
-errors are classified once, at the edge, by :func:`processing.outputs.store.classify_sqlite_error`
+errors are classified once, at the edge, by :func:`outputs.store.classify_sqlite_error`
 (by SQLite's result code, never by message text) and re-raised with ``from exc``.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class ProcessingError(Exception):
-    """Base class of every error raised by :mod:`processing`."""
+class OutputError(Exception):
+    """Base class of every error raised by :mod:`outputs`."""
 
 
-class RecordCodecError(ProcessingError, ValueError):
+class RecordCodecError(OutputError, ValueError):
     """A record that cannot be serialised, or a stored payload that cannot be decoded.
 
     Attributes:
@@ -28,7 +28,7 @@ class RecordCodecError(ProcessingError, ValueError):
         super().__init__(f"{kind}: {reason}")
 
 
-class StoreError(ProcessingError):
+class StoreError(OutputError):
     """The session store failed.
 
     Attributes:

@@ -6,7 +6,7 @@
   (:meth:`InfluxWriter.deliver`) over a kept-alive ``http.client`` connection run in a worker
   thread (``asyncio.to_thread``): the standard library only, one request at a time.
 * :class:`OutboxDelivery`: the loop that takes pending records from the store's outbox, encodes
-  them (:mod:`processing.outputs.lineprotocol`), delivers them in commit order and marks them
+  them (:mod:`outputs.lineprotocol`), delivers them in commit order and marks them
   delivered. Retryable failures (connection errors, timeouts, 5xx, 429) back off with full
   jitter and retry the same records, so an outage leaves the backlog in the store and it drains
   in order afterwards. A batch the server rejects as bad data is split in halves until the bad
@@ -50,8 +50,8 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from processing.outputs.lineprotocol import encode_point
-from processing.outputs.store import OutboxItem
+from outputs.lineprotocol import encode_point
+from outputs.store import OutboxItem
 
 logger = logging.getLogger(__name__)
 
