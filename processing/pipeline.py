@@ -512,9 +512,14 @@ class Pipeline:
         settings: ProcessingSettings | None = None,
         *,
         history: Mapping[str, AthleteHistory] | Callable[[str], AthleteHistory] | None = None,
-        id_prefix: str = "",
+        id_prefix: str | Callable[[str], str] = "",
     ) -> None:
-        """``history``: past sessions per athlete, or a loader called once per new athlete."""
+        """``history``: past sessions per athlete, or a loader called once per new athlete.
+
+        ``id_prefix``: prefix of alert ids, or athlete → prefix, called once per new athlete
+        (the app passes the athlete's session id, so ids are unique across sessions and the
+        same on a replay of the session: issue #10).
+        """
         self.settings = settings or ProcessingSettings()
         self._history = history or {}
         self._id_prefix = id_prefix
@@ -525,8 +530,9 @@ class Pipeline:
         if p is None:
             h = self._history
             history = h(athlete) if callable(h) else h.get(athlete)
+            prefix = self._id_prefix(athlete) if callable(self._id_prefix) else self._id_prefix
             p = self.athletes[athlete] = AthleteProcessor(
-                athlete, self.settings, history=history, id_prefix=self._id_prefix
+                athlete, self.settings, history=history, id_prefix=prefix
             )
         return p
 

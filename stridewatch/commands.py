@@ -30,7 +30,7 @@ from outputs.influx import InfluxConfigError, InfluxTarget
 from outputs.mqtt import MqttTarget
 from outputs.store import AsyncStore, SessionStore
 from processing.pipeline import Pipeline
-from processing.records import Metric
+from processing.records import Alert, Metric
 from processing.settings import ProcessingSettings
 from stridewatch.config import (
     ConfigError,
@@ -428,6 +428,9 @@ def _import_activity(store: SessionStore, activity: Any, progress: Progress, tas
                                f"import:{activity.source_format}",
                                meta={"file": activity.source_path,
                                      "session_index": activity.session_index})
+    # Alert ids start with the session id, as in a live run (unique across sessions: issue #10).
+    records = [dataclasses.replace(r, id=f"{sid}:{r.id}") if isinstance(r, Alert) else r
+               for r in records]
     try:
         store.write(sid, records)  # one transaction: all or nothing
         summary = next(

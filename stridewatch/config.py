@@ -69,13 +69,19 @@ class AthleteConfig(_Model):
     sex: Literal["male", "female"] = "male"
     sensors: list[SensorConfig] = []
 
+    # A field validator, not part of the model check below: it runs even when another field of
+    # the athlete is wrong, so `config check` lists every problem at once (issue #11).
+    @field_validator("zones_pct_max")
+    @classmethod
+    def _zones(cls, z: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        if list(z) != sorted(z) or not (z[0] > 0 and z[-1] < 100):
+            raise ValueError("zones_pct_max must be 4 increasing percentages of max HR in 0..100")
+        return z
+
     @model_validator(mode="after")
     def _consistent(self) -> AthleteConfig:
         if self.resting_hr_bpm >= self.max_hr_bpm:
             raise ValueError("resting_hr_bpm must be below max_hr_bpm")
-        z = list(self.zones_pct_max)
-        if z != sorted(z) or not (z[0] > 0 and z[-1] < 100):
-            raise ValueError("zones_pct_max must be 4 increasing percentages of max HR in 0..100")
         return self
 
 

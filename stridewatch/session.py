@@ -66,10 +66,14 @@ class SessionRecorder:
 
     def __post_init__(self) -> None:
         sync = self.store.store
-        self.pipeline = Pipeline(
-            self.settings, history=lambda athlete: athlete_history(sync, athlete)
-        )
         self.sessions: dict[str, str] = {}
+        # Alert ids start with the athlete's session id: unique across sessions, and stable
+        # for the same session (issue #10). The session exists before the first process().
+        self.pipeline = Pipeline(
+            self.settings,
+            history=lambda athlete: athlete_history(sync, athlete),
+            id_prefix=lambda athlete: self.sessions[athlete],
+        )
         self.finals: dict[str, Metric] = {}
 
     def _session(self, record: Reading) -> str:

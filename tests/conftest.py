@@ -25,7 +25,7 @@ settings.register_profile("explore", max_examples=2_000, deadline=None, print_bl
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # ---------------------------------------------------------------------------- InfluxDB (influxd)
-from influx_server import InfluxServer
+from influx_server import InfluxServer  # noqa: E402 (after the profiles)
 
 
 @pytest.fixture(scope="session")

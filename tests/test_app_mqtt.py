@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mosquitto_server import MosquittoServer
+from proc_lines import LineReader
 
 from outputs.store import SessionStore
 
@@ -24,6 +27,27 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``condition`` (a cheap read) until true; fail after ``timeout_s`` (a bound, not a
+    synchronisation delay)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _count(store: Path, kind: str) -> int:
+    """Rows of ``kind`` in a store being written by another process (read-only, WAL)."""
+    if not store.exists():
+        return 0
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM records WHERE kind = ?",
+                                    (kind,)).fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is being created
+            return 0
+
+
 def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: MosquittoServer) -> None:
     config = tmp_path / "remote.toml"
     store = tmp_path / "central.sqlite"
@@ -31,9 +55,11 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
         f'[sources]\nble = false\nmqtt = "{mosquitto.url}"\n\n[store]\npath = "{store}"\n',
         encoding="utf-8",
     )
-    central = _spawn("run", "--config", str(config))
+    central = _spawn("-v", "run", "--config", str(config))
+    log = LineReader(central.stderr)  # type: ignore[arg-type]
+    screen = LineReader(central.stdout)  # type: ignore[arg-type]
     try:
-        time.sleep(3.0)  # the central subscribes before the gateway starts
+        log.wait_for(r"MQTT source subscribed", 60)  # before the gateway starts
         gateway = subprocess.run(
             [sys.executable, "-m", "stridewatch", "collect", "--virtual", "easy-8k",
              "--speed", "30", "--seconds", "120", "--format", "jsonl", "--mqtt", mosquitto.url],
@@ -41,10 +67,13 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
         )
         assert gateway.returncode == 0, gateway.stderr[-2000:]
         sent = [json.loads(line) for line in gateway.stdout.splitlines()]
-        time.sleep(3.0)
+        n_hr = sum(1 for r in sent if r["type"] == "heart_rate")
+        wait_until(lambda: _count(store, "heart_rate") >= n_hr, 60, "the central to store them")
     finally:
         central.send_signal(signal.SIGINT)
-        _out, err = central.communicate(timeout=60)
+        central.wait(timeout=60)
+    err = log.text()
+    screen.text()
     assert central.returncode == 0, err[-3000:]
     with SessionStore.open(store) as s:
         sessions = s.sessions()
@@ -62,12 +91,16 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
 def test_demo_streams_alerts_to_mqtt_and_points_to_influxd(
     tmp_path: Path, mosquitto: MosquittoServer, influxd: Any, influx_db: str
 ) -> None:
+    # A retained probe on a subscribed topic: its arrival proves the subscription is active.
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-r",
+                    "-t", "stridewatch/v1/probe/status", "-m", "probe"], check=True, timeout=30)
     subscriber = subprocess.Popen(
-        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-v",
-         "-t", "stridewatch/v1/+/alert", "-t", "stridewatch/v1/+/status", "-W", "120"],
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-v", "-q", "1",
+         "-t", "stridewatch/v1/+/alert", "-t", "stridewatch/v1/+/status", "-W", "240"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(0.5)
+    lines = LineReader(subscriber.stdout)  # type: ignore[arg-type]
+    lines.wait_for(r"^stridewatch/v1/probe/status probe$", 30)
     try:
         demo = subprocess.run(
             [sys.executable, "-m", "stridewatch", "demo", "--workout", "morning-5k", "--low-hrv",
@@ -76,18 +109,29 @@ def test_demo_streams_alerts_to_mqtt_and_points_to_influxd(
             capture_output=True, text=True, timeout=180, check=False,
         )
         assert demo.returncode == 0, demo.stderr[-3000:]
-        time.sleep(1.0)
+        with SessionStore.open(tmp_path / "s.sqlite") as s:
+            n_alerts = sum(len(list(s.alerts(r.id))) for r in s.sessions())
+        # Every alert was acknowledged by the broker before the demo exited; a marker published
+        # now reaches the subscriber after them.
+        subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(mosquitto.port),
+                        "-q", "1", "-t", "stridewatch/v1/marker/alert", "-m", "{}"],
+                       check=True, timeout=30)
+        lines.wait_for(r"^stridewatch/v1/marker/alert ", 30)
     finally:
         subscriber.terminate()
-        received, _ = subscriber.communicate(timeout=10)
+        subscriber.wait(timeout=10)
+    received = lines.text()
+    assert subscriber.stderr is not None
+    subscriber.stderr.close()
     alerts = [json.loads(line.split(" ", 1)[1]) for line in received.splitlines()
-              if "/alert " in line]
+              if "/alert " in line and "/marker/" not in line]
     with SessionStore.open(tmp_path / "s.sqlite") as s:
         sid = s.sessions()[0].id
         stored = list(s.alerts(sid))
         assert s.backlog("influx") == 0, demo.stderr[-3000:]
     assert stored
     assert sorted({a["id"] for a in alerts}) == sorted(a.id for a in stored)
+    assert len(alerts) == len(stored) == n_alerts  # exactly once per alert (issue #10)
     assert any("offline" in line or "online" in line for line in received.splitlines())
     result = influxd.query('SELECT count("heart_rate_bpm") FROM "heart"', db=influx_db)
     assert result["results"][0]["series"][0]["values"][0][1] > 1000

@@ -84,3 +84,28 @@ def test_config_check_command_exits_2_and_lists_problems() -> None:
     )
     assert good.returncode == 0, good.stderr
     assert "ok" in good.stdout
+
+
+def test_every_problem_of_an_athlete_is_listed_at_once(tmp_path: Path) -> None:
+    """A bad zones_pct_max used to show only after the other errors were fixed (issue #11)."""
+    path = tmp_path / "bad.toml"
+    path.write_text('[[athletes]]\nname = "Ana"\nmax_hr_bpm = 300\n'
+                    "zones_pct_max = [90, 80, 70, 60]\n", encoding="utf-8")
+    problems = [str(p) for p in check_config(path, env={})]
+    assert any(p.startswith("athletes[0].max_hr_bpm:") for p in problems), problems
+    assert any(p.startswith("athletes[0].zones_pct_max:") for p in problems), problems
+
+
+def test_piping_into_a_closed_reader_ends_quietly(tmp_path: Path) -> None:
+    """`stridewatch sessions | head`: the reader is gone before we write; no traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stridewatch", "config", "check",
+         str(Path(__file__).parents[1] / "deploy" / "stridewatch.example.toml")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # before the child has even imported: its first write gets EPIPE
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert "BrokenPipe" not in err, err

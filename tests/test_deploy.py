@@ -46,8 +46,6 @@ how the operator creates each one (secrets: never committed)."""
 
 WAIT_S = 5.0
 """Bound on waiting for a message that must arrive."""
-QUIET_S = 0.3
-"""Extra wait after the last expected message, for anything that must not arrive."""
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -329,33 +327,42 @@ async def connect(broker: DeployBroker, user: str | None, password: str | None =
         yield client
 
 
-async def collect_until(client: aiomqtt.Client, sentinel: bytes | None
-                        ) -> list[tuple[str, bytes]]:
-    """Messages received up to and including ``sentinel`` (bounded), then a short quiet wait.
+async def collect_until(client: aiomqtt.Client, sentinel: bytes) -> list[tuple[str, bytes]]:
+    """Messages received up to and including ``sentinel`` (waiting at most ``WAIT_S``).
 
-    With ``sentinel=None`` only the quiet wait: for a subscriber that must receive nothing.
+    The sentinel is published last, and a subscriber receives in order: anything that must not
+    arrive and was published before it would be in the list. No "quiet period" is needed.
     """
     received: list[tuple[str, bytes]] = []
-    got_sentinel = asyncio.Event()
+    with contextlib.suppress(TimeoutError):  # a missing sentinel shows in the returned list
+        async with asyncio.timeout(WAIT_S):
+            async for message in client.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                received.append((message.topic.value, payload))
+                if payload == sentinel:
+                    break
+    return received
 
-    async def read() -> None:
-        async for message in client.messages:
+
+async def received_before_round_trip(client: aiomqtt.Client, topic: str
+                                     ) -> list[tuple[str, bytes]]:
+    """What ``client`` was sent before a SUBSCRIBE round trip to the broker, for a client that
+    may read nothing (so no sentinel can reach it).
+
+    Mosquitto is one thread and writes to each client in order: a message it queued for
+    ``client`` before handling the SUBSCRIBE reaches ``client`` before the SUBACK, and aiomqtt
+    queues each message as it reads it, so by the time ``subscribe`` returns it is in
+    ``client.messages``.
+    """
+    await client.subscribe(topic, qos=1)  # again: same subscription, and no retained messages
+    received: list[tuple[str, bytes]] = []
+    async with asyncio.timeout(WAIT_S):
+        for _ in range(len(client.messages)):
+            message = await anext(client.messages)
             payload = message.payload
             assert isinstance(payload, bytes)
             received.append((message.topic.value, payload))
-            if payload == sentinel:
-                got_sentinel.set()
-
-    task = asyncio.create_task(read())
-    try:
-        if sentinel is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(got_sentinel.wait(), WAIT_S)
-        await asyncio.sleep(QUIET_S)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     return received
 
 
@@ -404,9 +411,10 @@ async def test_mosquitto_deploy_config_enforces_the_acl(deploy_broker: DeployBro
             collect_until(sink_plain, b"sentinel"),
             collect_until(sink_shared, b"sentinel"),
         )
-        # The broker handled the sentinel for every subscriber at once: had athlete-b been
-        # allowed to read athlete-a, its copy would be queued by now.
-        nosy = await collect_until(nosy_gateway, None)
+        # The broker handled the sentinel for every subscriber at once (before acknowledging
+        # it): had athlete-b been allowed to read athlete-a, its copies would be queued for it
+        # by now, so they would reach it before the answer to a later request of its own.
+        nosy = await received_before_round_trip(nosy_gateway, "stridewatch/v1/#")
 
     log = deploy_broker.log_tail()
     assert plain == [(own, b"sentinel")], log

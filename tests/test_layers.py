@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_contracts_are_kept() -> None:
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
-    assert exe is not None, "lint-imports missing: install the test extras (pip install -e '.[test]')"
+    assert exe is not None, "lint-imports missing: pip install -e '.[test]'"
     done = subprocess.run(
         [exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )

@@ -212,7 +212,9 @@ def test_pauses_come_from_timer_events_even_at_the_end_of_the_file() -> None:
     (act,) = _activities("fenix2.fit")  # fēnix 2 writes every event after the records
     pauses = [p for p in act.pauses_mono_s if p[1] > p[0]]
     assert pauses == [pytest.approx((396.0, 630.0))]
-    assert act.notes == ()
+    # No clock correction; the only note says the device's session has no average HR.
+    assert act.notes == ("the device's session has no average heart rate: computed from the "
+                         "records",)
 
 
 def test_summary_fields() -> None:

@@ -85,6 +85,45 @@ def seq(i: int) -> bytes:
     return i.to_bytes(4, "little")
 
 
+# A virtual-time loop of the tests' own (independent of ingest.virtual.timewarp).
+
+
+class _VirtualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+
+class _JumpingSelector(selectors.DefaultSelector):
+    """Never blocks: when nothing is ready, jumps the clock to the next timer."""
+
+    def __init__(self, clock: _VirtualClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        events = super().select(0)
+        if not events and timeout is not None and timeout > 0:
+            self._clock.now += timeout
+        return events
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        self._clock = _VirtualClock()
+        super().__init__(_JumpingSelector(self._clock))
+
+    def time(self) -> float:
+        return self._clock.now
+
+
+def run_virtual(main: Callable[[], Any]) -> Any:
+    """Runs ``main()`` on :class:`VirtualTimeLoop`: its timeouts, sleeps and scan windows are
+    virtual time, so "scan for 0.1 s" is exactly five advertising intervals however slow the
+    machine is. Everything here is in-process, so nothing is owed real time."""
+    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
+        return runner.run(main())
+
+
 # ---------------------------------------------------------------------- advertising data
 
 
@@ -115,7 +154,15 @@ def test_advertising_data_too_many_uuids() -> None:
 # ---------------------------------------------------------------------- scanning
 
 
-async def test_scan_finds_peripherals_filtered_by_service(radio: VirtualRadio) -> None:
+def test_scan_finds_peripherals_filtered_by_service() -> None:
+    async def main() -> None:
+        async with VirtualRadio() as radio:
+            await scan_finds_peripherals_filtered_by_service(radio)
+
+    run_virtual(main)
+
+
+async def scan_finds_peripherals_filtered_by_service(radio: VirtualRadio) -> None:
     straps = [await add_strap(radio, f"HR {i}") for i in range(5)]
     pods = [
         await radio.add_peripheral(
@@ -131,12 +178,25 @@ async def test_scan_finds_peripherals_filtered_by_service(radio: VirtualRadio) -
         if len(seen) == len(straps):
             all_seen.set()
 
+    # The radio hands each report to every scanner in the same call: once an unfiltered
+    # scanner has seen each pod advertise a few times, the filtered one was offered them too.
+    pod_reports = dict.fromkeys((p.address for p in pods), 0)
+    pods_advertised = asyncio.Event()
+
+    def witness(device: BLEDevice, _adv: AdvertisementData) -> None:
+        if device.address in pod_reports:
+            pod_reports[device.address] += 1
+            if min(pod_reports.values()) >= 3:
+                pods_advertised.set()
+
     async with BleakScanner(on_adv, service_uuids=[HRS], backend=radio.scanner_backend):
         async with asyncio.timeout(WAIT_S):
             await all_seen.wait()
-        await asyncio.sleep(0.05)  # a few more advertising intervals: still only straps
+        async with BleakScanner(witness, backend=radio.scanner_backend):
+            async with asyncio.timeout(WAIT_S):
+                await pods_advertised.wait()
 
-    assert set(seen) == {s.address for s in straps}
+    assert set(seen) == {s.address for s in straps}  # still only straps
     for strap in straps:
         adv = seen[strap.address]
         assert adv.local_name == strap.name
@@ -157,14 +217,17 @@ async def test_scan_finds_peripherals_filtered_by_service(radio: VirtualRadio) -
     assert device.name == pods[1].name
 
 
-async def test_two_radios_are_independent() -> None:
-    async with VirtualRadio() as a, VirtualRadio() as b:
-        strap_a = await add_strap(a, "A")
-        strap_b = await add_strap(b, "B")
-        assert a.client_backend is not b.client_backend
-        assert strap_a.address != strap_b.address
-        found = await BleakScanner.discover(timeout=0.1, backend=a.scanner_backend)
-        assert [d.address for d in found] == [strap_a.address]
+def test_two_radios_are_independent() -> None:
+    async def main() -> None:
+        async with VirtualRadio() as a, VirtualRadio() as b:
+            strap_a = await add_strap(a, "A")
+            strap_b = await add_strap(b, "B")
+            assert a.client_backend is not b.client_backend
+            assert strap_a.address != strap_b.address
+            found = await BleakScanner.discover(timeout=0.1, backend=a.scanner_backend)
+            assert [d.address for d in found] == [strap_a.address]
+
+    run_virtual(main)
 
 
 # ---------------------------------------------------------------------- GATT
@@ -204,7 +267,9 @@ async def test_connect_discover_read_and_notify_in_order(radio: VirtualRadio) ->
         await client.stop_notify(HRM)
         assert not strap.subscribed
         await strap.notify(HRM, seq(1000))
-        await asyncio.sleep(0.05)
+        # A round trip on the same link: a notification sent before the read request would
+        # reach the callback before the read response does.
+        assert await client.read_gatt_char(BODY_SENSOR_LOCATION) == bytearray(b"\x02")
         assert frames.queue.empty()
     assert not strap.connected or not client.is_connected
 
@@ -297,7 +362,17 @@ async def test_drop_link_fires_callback_and_reconnect_resumes(radio: VirtualRadi
     assert not disconnected.cancelled()
 
 
-async def test_unreachable_times_out_then_recovers(radio: VirtualRadio) -> None:
+def test_unreachable_times_out_then_recovers() -> None:
+    """On the virtual clock, so the connect timeout's duration is checked exactly."""
+
+    async def main() -> None:
+        async with VirtualRadio() as radio:
+            await unreachable_times_out_then_recovers(radio)
+
+    run_virtual(main)
+
+
+async def unreachable_times_out_then_recovers(radio: VirtualRadio) -> None:
     strap = await add_strap(radio, "far")
     near = await add_strap(radio, "near")
     loop = asyncio.get_running_loop()
@@ -308,7 +383,7 @@ async def test_unreachable_times_out_then_recovers(radio: VirtualRadio) -> None:
         started = loop.time()
         with pytest.raises(TimeoutError):
             await client.connect()
-        assert loop.time() - started >= 0.5
+        assert loop.time() - started == pytest.approx(0.5)  # virtual seconds
         assert not client.is_connected
 
     # Trap 4: the controller's pending connection is cleared, other connects work.
@@ -361,39 +436,6 @@ async def test_exit_leaves_no_tasks_behind() -> None:
 
 
 # ---------------------------------------------------------------------- virtual time
-
-
-class _VirtualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-
-class _JumpingSelector(selectors.DefaultSelector):
-    """Never blocks: when nothing is ready, jumps the clock to the next timer."""
-
-    def __init__(self, clock: _VirtualClock) -> None:
-        super().__init__()
-        self._clock = clock
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        events = super().select(0)
-        if not events and timeout is not None and timeout > 0:
-            self._clock.now += timeout
-        return events
-
-
-class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    def __init__(self) -> None:
-        self._clock = _VirtualClock()
-        super().__init__(_JumpingSelector(self._clock))
-
-    def time(self) -> float:
-        return self._clock.now
-
-
-def run_virtual(main: Callable[[], Any]) -> Any:
-    with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
-        return runner.run(main())
 
 
 def test_runs_on_a_virtual_time_loop() -> None:

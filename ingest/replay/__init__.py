@@ -3,7 +3,8 @@ the collector yields, grouped in :class:`Activity` objects (one per recorded ses
 
 Readers are pure functions of the file: they read everything before returning and raise
 :class:`~ingest.errors.ReplayError` (path, reason, line / record number / byte offset) on a
-damaged or malformed file, so an importer never sees a partial result. See
+damaged or malformed file, so an importer never sees a partial result (a FIT file's valid
+prefix only on request, ``salvage=True``, and then with a note). See
 ``docs/import-formats.md``.
 """
 
@@ -18,6 +19,7 @@ from ingest.replay.fit import (
     CadenceUnit,
     DeviceInfo,
     FitSummary,
+    RecordTotals,
     SourceFormat,
     read_fit,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "CadenceUnit",
     "DeviceInfo",
     "FitSummary",
+    "RecordTotals",
     "ReplayError",
     "SourceFormat",
     "detect_rr_unit",

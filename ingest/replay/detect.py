@@ -78,14 +78,20 @@ def sniff_format(path: str | os.PathLike[str]) -> SourceFormat:
 
 
 def read_activity_file(
-    path: str | os.PathLike[str], *, athlete: str, start_utc: datetime | None = None
+    path: str | os.PathLike[str],
+    *,
+    athlete: str,
+    start_utc: datetime | None = None,
+    salvage: bool = False,
 ) -> list[Activity]:
     """Read any supported recording: one :class:`Activity` per recorded session.
 
     Args:
         path: the file.
         athlete: athlete the readings belong to.
-        start_utc: start time for formats that have none (RR text; CSV with seconds).
+        start_utc: start time for formats that have none (RR text; CSV with seconds) and
+            for FIT files recorded with the device clock not set.
+        salvage: FIT only: import the valid prefix of a damaged file, with a note.
 
     Raises:
         ReplayError: unsupported format, or the format reader's error.
@@ -93,7 +99,7 @@ def read_activity_file(
     name = os.fspath(path)
     match sniff_format(name):
         case "fit":
-            return read_fit(name, athlete=athlete)
+            return read_fit(name, athlete=athlete, start_utc=start_utc, salvage=salvage)
         case "csv":
             return [read_csv(name, athlete=athlete, start_utc=start_utc)]
         case "rr_text":

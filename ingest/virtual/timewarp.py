@@ -26,7 +26,7 @@ import asyncio
 import math
 import selectors
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -47,19 +47,19 @@ class _WarpSelector(selectors.DefaultSelector):
     ) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self.loop
         if loop is None or loop.speed == 1.0:
-            return super().select(timeout)
+            return self._block(timeout)
         if timeout is not None and timeout <= 0:
-            return super().select(0)  # work is ready: no virtual time passes
+            return self._block(0)  # work is ready: no virtual time passes
         if loop.speed is None:
             if timeout is None:
-                return super().select(None)  # no timer at all: only I/O can wake us
-            events = super().select(0)
+                return self._block(None)  # no timer at all: only I/O can wake us
+            events = self._block(0)
             if not events:
                 loop.advance(timeout)  # nothing to do before the next timer: jump to it
             return events
         started = time.monotonic()
         if timeout is None:  # no timer: only I/O can wake us; the scaled time waited passes
-            events = super().select(None)
+            events = self._block(None)
             loop.advance((time.monotonic() - started) * loop.speed)
             return events
         # The next timer is due at a wall time on the N× schedule. Behind it (CPU work took
@@ -67,13 +67,20 @@ class _WarpSelector(selectors.DefaultSelector):
         # real I/O awaited under a timeout still gets real time.
         on_schedule = loop.wall_time_of(loop.time() + timeout) - started
         wait = max(on_schedule, timeout / (loop.speed * CATCH_UP))
-        events = super().select(wait)
+        events = self._block(wait)
         if events:  # woken by I/O: the share of the way to the timer
             waited = time.monotonic() - started
             loop.advance(min(timeout, timeout * waited / wait))
         else:  # the timer is due: reach it exactly (an oversleep is only lag)
             loop.advance(timeout)
         return events
+
+    def _block(self, wait: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        """The platform select, waiting at most ``wait`` real seconds (``None``: until I/O)."""
+        loop = self.loop
+        if loop is not None and loop.on_select is not None:
+            loop.on_select(wait)
+        return super().select(wait)
 
 
 class TimeWarpLoop(asyncio.SelectorEventLoop):
@@ -85,6 +92,9 @@ class TimeWarpLoop(asyncio.SelectorEventLoop):
         self.speed = speed
         self._virtual_s = 0.0
         self._real_origin = time.monotonic()
+        self.on_select: Callable[[float | None], None] | None = None
+        """Observer (for tests): called with the real seconds each platform select may block
+        (``0`` polls, ``None`` waits for I/O), so a test can see the pacing without timing it."""
         super().__init__(selector)
         if speed is not None and speed <= 0:
             self.close()
