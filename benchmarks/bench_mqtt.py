@@ -8,6 +8,10 @@ received. The figure's subscriber is Mosquitto's own ``mosquitto_sub`` (C, as a 
 such as Telegraf would be), so the figure measures our publishing path and the broker. The
 same run with a Python (aiomqtt) subscriber is reported alongside as ``python_subscriber``: on
 a small machine a single Python consumer, not the publisher, is the limit there.
+
+A second figure, ``mqtt_alerts``, is the drain rate of :class:`outputs.mqtt.MqttAlertSender`:
+stored alerts per second taken from a session store's outbox (on worker threads), published
+at QoS 1 and marked delivered one by one after each PUBACK (issue #10).
 """
 
 from __future__ import annotations
@@ -30,9 +34,17 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from outputs.mqtt import MqttPublisher, MqttTarget  # noqa: E402
+from outputs.mqtt import (  # noqa: E402
+    ALERT_KINDS,
+    OUTPUT_NAME,
+    MqttAlertSender,
+    MqttPublisher,
+    MqttTarget,
+)
 from outputs.mqtt_codec import encode_output, topic_for  # noqa: E402
-from processing.records import Metric, MetricGroup  # noqa: E402
+from outputs.outbox import StoreOutbox  # noqa: E402
+from outputs.store import SessionStore  # noqa: E402
+from processing.records import Alert, AlertKind, Metric, MetricGroup, Severity  # noqa: E402
 from tests.mosquitto_server import MosquittoServer  # noqa: E402
 
 MESSAGES = 50_000
@@ -174,6 +186,40 @@ def _native_subscriber(server: MosquittoServer, count: int,
     return published / (finished[0] - started)
 
 
+ALERTS = 2_000
+
+
+async def _drain_alerts(server: MosquittoServer, store: SessionStore) -> float:
+    """Alerts/s: from notify() until every stored alert was acknowledged and marked."""
+    t0 = datetime(2026, 5, 1, 6, 30, tzinfo=UTC)
+    sid = store.create_session("bench", t0, "bench")
+    store.write(sid, [
+        Alert(id=f"{sid}:hr_surge:{i}", athlete="bench", time_utc=t0 + timedelta(seconds=i),
+              time_mono_s=float(i), kind=AlertKind.HR_SURGE, severity=Severity.WARNING,
+              value=171.0, threshold=20.0, message="bench")
+        for i in range(ALERTS)
+    ])
+    async with MqttAlertSender(MqttTarget.from_url(server.url, env={}),
+                               StoreOutbox(store)) as sender:
+        await sender.wait_connected(10.0)
+        started = time.perf_counter()
+        sender.notify()
+        if not await sender.flush(TIMEOUT_S):
+            raise RuntimeError("alert sender did not drain")
+        elapsed = time.perf_counter() - started
+    if store.backlog(OUTPUT_NAME, kinds=ALERT_KINDS):
+        raise RuntimeError("alerts left in the outbox")
+    return ALERTS / elapsed
+
+
+def _alert_rate(server: MosquittoServer, tmp: str) -> float:
+    store = SessionStore.open(Path(tmp) / "alerts.db")
+    try:
+        return asyncio.run(_drain_alerts(server, store))
+    finally:
+        store.close()
+
+
 def run() -> list[dict[str, object]]:
     metrics = _metrics("bench", MESSAGES)
     with tempfile.TemporaryDirectory() as tmp, MosquittoServer(Path(tmp)) as server:
@@ -184,6 +230,7 @@ def run() -> list[dict[str, object]]:
         bare = [_native_subscriber(server, len(payloads), lambda: _bare_paho(server, payloads))
                 for _ in range(RUNS)]
         python_rate = _python_subscriber(server, metrics)
+        alert_rate = _alert_rate(server, tmp)
     rate, bare_rate = max(rates), max(bare)
     return [{
         "name": "mqtt_publish",
@@ -201,6 +248,16 @@ def run() -> list[dict[str, object]]:
                 "publish) -> mosquitto -> mosquitto_sub (child process), loopback, clock from "
                 "the first publish to the last message received; python_subscriber: one run "
                 "with an aiomqtt subscriber instead",
+    }, {
+        "name": "mqtt_alerts",
+        "value": round(alert_rate),
+        "unit": "alerts/s",
+        "baseline": None,
+        "ratio": None,
+        "target": "informative (a run has a few alerts)",
+        "messages": ALERTS,
+        "note": "MqttAlertSender over StoreOutbox(SessionStore): QoS 1 publish, PUBACK, cursor "
+                "moved per alert (worker thread), loopback mosquitto; one run",
     }]
 
 

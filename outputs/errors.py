@@ -1,7 +1,7 @@
 """Errors raised by the outputs (session store, record codecs).
 
 A small, flat hierarchy with structured attributes and messages that say what to do. SQLite
-errors are classified once, at the edge, by :func:`outputs.store.classify_sqlite_error`
+errors are classified once, at the edge, by :func:`outputs.store.schema.classify_sqlite_error`
 (by SQLite's result code, never by message text) and re-raised with ``from exc``.
 """
 

@@ -11,9 +11,8 @@ the processing host publishes at QoS 0. QoS 1 is at-least-once: after a reconnec
 publisher re-sends what the broker had not acknowledged, so :class:`MqttReadingSource`
 drops byte-identical repeats of recently seen payloads (``duplicates``).
 
-Layering note: the codec and connection helpers live in :mod:`outputs`; this
-adapter imports them (pure modules plus aiomqtt), which is the one place ``ingest`` reaches
-into ``processing``.
+Both reconnect through :class:`ingest.reconnect.Reconnector` (full jitter, reset after a
+connect, a stop interrupts the wait) and expose ``link`` (:class:`ingest.reconnect.LinkStatus`).
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from typing import Final, Self
 import aiomqtt
 
 from ingest.background import BackgroundTask
+from ingest.reconnect import LinkStatus
 from ingest.records import Reading
 from outputs.errors import RecordCodecError
 from outputs.mqtt import (
@@ -35,10 +35,12 @@ from outputs.mqtt import (
     BACKOFF_MAX_S,
     CLOSE_TIMEOUT_S,
     DropOldestQueue,
+    LinkCallback,
     MqttTarget,
-    backoff_delay_s,
     default_client_id,
     make_client,
+    mqtt_reconnector,
+    run_until_stopped,
     watch_disconnect,
 )
 from outputs.mqtt_codec import (
@@ -85,6 +87,7 @@ class MqttReadingSource:
         persistent: bool = False,
         shared_group: str | None = None,
         queue_size: int = SOURCE_QUEUE_SIZE,
+        on_link_change: LinkCallback | None = None,
         rng: random.Random | None = None,
         backoff_initial_s: float = BACKOFF_INITIAL_S,
         backoff_max_s: float = BACKOFF_MAX_S,
@@ -97,8 +100,11 @@ class MqttReadingSource:
         self.topic = shared_filter(shared_group, topic) if shared_group else topic
         self._persistent = persistent
         self._queue: DropOldestQueue[Reading] = DropOldestQueue(queue_size)
-        self._rng = rng or random.Random()
-        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._stopping = asyncio.Event()
+        self._link = mqtt_reconnector(
+            f"MQTT source {self.client_id}", target, stop=self._stopping, rng=rng,
+            initial_s=backoff_initial_s, max_s=backoff_max_s, on_change=on_link_change,
+            log=logger)
         self._recent: collections.deque[bytes] = collections.deque()
         self._recent_set: set[bytes] = set()
         self._runner = BackgroundTask("MqttReadingSource")
@@ -107,7 +113,16 @@ class MqttReadingSource:
         self.received = 0
         self.bad_messages = 0
         self.duplicates = 0
-        self.subscriptions = 0
+
+    @property
+    def link(self) -> LinkStatus:
+        """The broker link as last seen (connected, ever connected, failures, last error)."""
+        return self._link.status
+
+    @property
+    def subscriptions(self) -> int:
+        """Successful subscribes so far (one per connect)."""
+        return self._link.status.connects
 
     @property
     def dropped(self) -> int:
@@ -115,7 +130,8 @@ class MqttReadingSource:
         return self._queue.dropped
 
     async def __aenter__(self) -> Self:
-        self._runner.start(self._run(), name=f"mqtt-source-{self.client_id}")
+        self._stopping.clear()
+        self._runner.start(self._link.run(self._session), name=f"mqtt-source-{self.client_id}")
         self._closed = False
         return self
 
@@ -123,7 +139,8 @@ class MqttReadingSource:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self._closed = True
         self._queue.wake()  # a waiting consumer sees the end
-        await self._runner.stop()
+        self._stopping.set()
+        await self._runner.stop(grace_s=CLOSE_TIMEOUT_S)
 
     async def wait_subscribed(self, timeout_s: float, *, count: int = 1) -> None:
         """Wait (bounded) until subscribed ``count`` times in total."""
@@ -165,27 +182,19 @@ class MqttReadingSource:
         self.received += 1
         self._queue.put(reading)
 
-    async def _run(self) -> None:
-        attempt = 0
-        while True:
-            before = self.subscriptions
-            try:
-                client = make_client(self.target, client_id=self.client_id,
-                                     clean_session=not self._persistent)
-                async with client:
-                    await client.subscribe(self.topic, qos=1)
-                    self.subscriptions += 1
-                    self._subscribed.set()
-                    logger.info("MQTT source subscribed to %s on %s", self.topic,
-                                self.target.url)
-                    async for message in client.messages:
-                        self._deliver(str(message.topic), message.payload)
-            except aiomqtt.MqttError as exc:
-                logger.warning("MQTT source: connection to %s lost or failed: %s",
-                               self.target.url, exc)
-            attempt = 0 if self.subscriptions > before else attempt + 1
-            await asyncio.sleep(backoff_delay_s(attempt, self._rng, initial_s=self._backoff[0],
-                                                max_s=self._backoff[1]))
+    async def _session(self) -> None:
+        client = make_client(self.target, client_id=self.client_id,
+                             clean_session=not self._persistent)
+        async with client:
+            await client.subscribe(self.topic, qos=1)
+            self._link.connected()
+            self._subscribed.set()
+            logger.info("MQTT source subscribed to %s on %s", self.topic, self.target.url)
+            await run_until_stopped(self._stopping, self._receive(client))
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self._deliver(str(message.topic), message.payload)
 
 
 class MqttReadingPublisher:
@@ -203,6 +212,7 @@ class MqttReadingPublisher:
         *,
         client_id: str | None = None,
         queue_size: int = PUBLISH_QUEUE_SIZE,
+        on_link_change: LinkCallback | None = None,
         rng: random.Random | None = None,
         backoff_initial_s: float = BACKOFF_INITIAL_S,
         backoff_max_s: float = BACKOFF_MAX_S,
@@ -210,29 +220,42 @@ class MqttReadingPublisher:
         self.target = target
         self.client_id = client_id or default_client_id("collect")
         self._queue: DropOldestQueue[OutgoingMessage] = DropOldestQueue(queue_size)
-        self._rng = rng or random.Random()
-        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = asyncio.Event()
+        self._link = mqtt_reconnector(
+            f"MQTT collect {self.client_id}", target, stop=self._stopping, rng=rng,
+            initial_s=backoff_initial_s, max_s=backoff_max_s, on_change=on_link_change,
+            log=logger)
         self._runner = BackgroundTask("MqttReadingPublisher")
-        self._in_flight = 0
         self.published = 0
         self.encode_errors = 0
-        self.connections = 0
+
+    @property
+    def link(self) -> LinkStatus:
+        """The broker link as last seen (connected, ever connected, failures, last error)."""
+        return self._link.status
+
+    @property
+    def connections(self) -> int:
+        return self._link.status.connects
 
     @property
     def dropped(self) -> int:
         return self._queue.dropped
 
     async def __aenter__(self) -> Self:
-        self._runner.start(self._run(), name=f"mqtt-collect-{self.client_id}")
+        self._runner.start(self._link.run(self._session), name=f"mqtt-collect-{self.client_id}")
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         if not self._runner.running:
             return
-        if exc is None:
+        if exc is None and self._link.status.connected:
             await self.flush(CLOSE_TIMEOUT_S)
-        await self._runner.stop()
+        self._stopping.set()
+        await self._runner.stop(grace_s=CLOSE_TIMEOUT_S)
 
     def publish_nowait(self, reading: Reading) -> None:
         try:
@@ -243,6 +266,7 @@ class MqttReadingPublisher:
                            type(reading).__name__, exc)
             return
         self._queue.put(message)
+        self._idle.clear()
 
     async def publish(self, reading: Reading) -> None:
         """Async alias of :meth:`publish_nowait` (returns at once)."""
@@ -252,39 +276,26 @@ class MqttReadingPublisher:
         """Wait (bounded) until every queued reading was acknowledged by the broker."""
         try:
             async with asyncio.timeout(timeout_s):
-                while len(self._queue) or self._in_flight:  # noqa: ASYNC110 (counters, no event)
-                    await asyncio.sleep(0.01)
+                await self._idle.wait()
         except TimeoutError:
             return False
         return True
 
-    async def _run(self) -> None:
-        attempt = 0
-        while True:
-            connected = False
-            try:
-                client = make_client(self.target, client_id=self.client_id)
-                # A full window is normal here, not the "many pending calls" aiomqtt warns of.
-                client.pending_calls_threshold = PUBLISH_WINDOW + 10
-                async with client:
-                    connected = True
-                    self.connections += 1
-                    logger.info("MQTT collect: connected to %s", self.target.url)
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(watch_disconnect(client), name="mqtt-collect-watch")
-                        tg.create_task(self._send(client), name="mqtt-collect-send")
-            except* aiomqtt.MqttError as group:
-                logger.warning("MQTT collect: connection to %s lost or failed: %s",
-                               self.target.url, group.exceptions[0])
-            attempt = 0 if connected else attempt + 1
-            await asyncio.sleep(backoff_delay_s(attempt, self._rng, initial_s=self._backoff[0],
-                                                max_s=self._backoff[1]))
+    async def _session(self) -> None:
+        client = make_client(self.target, client_id=self.client_id)
+        # A full window is normal here, not the "many pending calls" aiomqtt warns of.
+        client.pending_calls_threshold = PUBLISH_WINDOW + 10
+        async with client:
+            self._link.connected()
+            await run_until_stopped(self._stopping, watch_disconnect(client),
+                                    self._send(client))
 
     async def _send(self, client: aiomqtt.Client) -> None:
         while True:
             await self._queue.wait()
             window = self._queue.take(PUBLISH_WINDOW)
-            self._in_flight = len(window)
+            if not window:
+                continue
             try:
                 async with asyncio.TaskGroup() as tg:
                     for m in window:
@@ -292,6 +303,6 @@ class MqttReadingPublisher:
             except BaseException:
                 self._queue.requeue(window)  # at-least-once: the source drops repeats
                 raise
-            finally:
-                self._in_flight = 0
             self.published += len(window)
+            if not len(self._queue):
+                self._idle.set()

@@ -12,6 +12,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,9 +69,8 @@ def influx_target(args: argparse.Namespace) -> InfluxTarget | None:
         return None
     org, bucket = getattr(args, "influx_org", None), getattr(args, "influx_bucket", None)
     try:
-        if org or bucket:
-            return InfluxTarget.from_env(url=url, mode="v2", org=org, bucket=bucket)
-        return InfluxTarget.from_env(url=url, mode="v1", database=args.influx_db)
+        return InfluxTarget.build(url, database=args.influx_db, org=org or None,
+                                  bucket=bucket or None)
     except InfluxConfigError as exc:
         raise _usage(str(exc)) from None
 
@@ -153,8 +153,11 @@ async def _record_live(
     ha_discovery: bool,
     view: Any,
     collect: Callable[[Callable[[Reading], object]], Any],
-) -> tuple[SessionRecorder, Any]:
-    """Run ``collect(sink)`` with every record recorded, processed and forwarded."""
+) -> tuple[SessionRecorder, Any, list[str]]:
+    """Run ``collect(sink)`` with every record recorded, processed and forwarded.
+
+    Returns the recorder, what ``collect`` returned, and one line per network output that was
+    never reached (URL and cause)."""
     try:
         store = AsyncStore.open(store_path, synchronous=synchronous)
     except StoreError as exc:
@@ -163,6 +166,7 @@ async def _record_live(
         recorder = SessionRecorder(store, source, processing,
                                    on_output=view.update if view is not None else None)
         result: Any = None
+        problems: list[str] = []
         try:
             async with live_outputs(store.store, athletes, influx=influx, mqtt=mqtt,
                                     ha_discovery=ha_discovery) as outputs:
@@ -174,10 +178,11 @@ async def _record_live(
                     # Commit the closing records before the outputs' last delivery attempt,
                     # or they wait in the outbox for the next run or `stridewatch push`.
                     await store.flush()
+            problems = outputs.problems()
         finally:
             await store.flush()
             recorder.close_sessions()
-    return recorder, result
+    return recorder, result, problems
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -192,7 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                           f"{'max' if args.speed is None else f'{args.speed:g}x'} speed")
     utc0 = datetime.now(UTC).replace(microsecond=0)
 
-    async def main() -> tuple[SessionRecorder, Collector]:
+    async def main() -> tuple[SessionRecorder, Collector, list[str]]:
         async with virtual_fleet(args.workout, athletes=args.athletes, seed=args.seed,
                                  low_hrv=args.low_hrv) as fleet:
             names = [a.name for a in fleet.athletes]
@@ -201,19 +206,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 collector: Collector = await fleet.collect(sink, clock=LoopClock(utc0))
                 return collector
 
-            recorder, collector = await _record_live(
+            return await _record_live(
                 store_path=store_path, synchronous="NORMAL", source=f"virtual:{args.workout}",
                 processing=default_settings().processing, athletes=names, influx=influx,
                 mqtt=mqtt, ha_discovery=False, view=view, collect=collect,
             )
-            return recorder, collector
 
     with view:
-        recorder, collector = timewarp.run(main(), speed=args.speed)
+        recorder, collector, problems = timewarp.run(main(), speed=args.speed)
     view.print_counters(collector.counters(), collector.dropped)
     _print_session_summaries(view.console, store_path, recorder.sessions,
                              default_settings().processing)
-    return EXIT_OK
+    return _report_problems(problems)
+
+
+def _report_problems(problems: Sequence[str]) -> int:
+    """Outputs never reached during a finite command: say so on stderr, exit 1 (issue #10)."""
+    for line in problems:
+        print(f"stridewatch: error: {line}", file=sys.stderr)
+    return EXIT_FAILURE if problems else EXIT_OK
 
 
 def _print_session_summaries(console: Console, store_path: Path, sessions: dict[str, str],
@@ -238,7 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise _usage(str(exc)) from None
     store_path = Path(args.store) if args.store else settings.store_path
-    influx = _influx_from_settings(settings) if not args.influx else influx_target(args)
+    influx = settings.influx if not args.influx else influx_target(args)
     mqtt = mqtt_target(args.mqtt or (settings.mqtt.url if settings.mqtt else None))
     athletes = sorted(settings.processing.athletes) or [args.athlete]
     view = LiveView(title="stridewatch run (Ctrl-C ends the session)")
@@ -252,12 +263,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> SessionRecorder:
         _stop_on_sigterm()
-        recorder, _ = await _record_live(
+        recorder, _, problems = await _record_live(
             store_path=store_path, synchronous=settings.store_synchronous, source="ble",
             processing=settings.processing, athletes=athletes, influx=influx, mqtt=mqtt,
             ha_discovery=settings.mqtt.ha_discovery if settings.mqtt else False, view=view,
             collect=collect,
         )
+        for line in problems:  # a live run ends with Ctrl-C: its data stays stored (exit 0)
+            print(f"stridewatch: warning: {line}", file=sys.stderr)
         return recorder
 
     with view:
@@ -276,15 +289,6 @@ def _stop_on_sigterm() -> None:
     if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-
-
-def _influx_from_settings(settings: Settings) -> InfluxTarget | None:
-    i = settings.influx
-    if i is None:
-        return None
-    return InfluxTarget(url=i.url, mode=i.mode, database=i.database,
-                        retention_policy=i.retention_policy, org=i.org, bucket=i.bucket,
-                        token=i.token, username=i.username, password=i.password)
 
 
 async def _ble(
@@ -369,8 +373,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise _usage("no files to import")
     created: list[str] = []
     errors = 0
-    console = Console(stderr=True)
-    start = datetime.fromisoformat(args.start) if args.start else None
+    console = Console(stderr=True, soft_wrap=True)  # one line per note, greppable
+    start = _start_option(args.start)
     base = _processing_settings(args.config)
     with open_store(args.store) as store, Progress(console=console, transient=True) as progress:
         for path in paths:
@@ -381,6 +385,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 errors += 1
                 continue
             for activity in activities:
+                for note in getattr(activity, "notes", ()):
+                    console.print(f"[yellow]note:[/yellow] {path.name}: {note}")
                 task = progress.add_task(f"{path.name}", total=len(activity.readings))
                 sid = _import_activity(store, activity, progress, task, base)
                 created.append(sid)
@@ -390,6 +396,18 @@ def cmd_import(args: argparse.Namespace) -> int:
         for sid in created:
             print(sid)
     return EXIT_USAGE if errors and not created else (EXIT_USAGE if errors else EXIT_OK)
+
+
+def _start_option(text: str | None) -> datetime | None:
+    """``--start``: ISO 8601; without a zone it is UTC."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise _usage(f"--start {text!r} is not an ISO 8601 time (e.g. 2024-05-01T06:30:00Z, "
+                     "or 2024-05-01T08:30:00+02:00)") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _processing_settings(config: str | None) -> ProcessingSettings:
@@ -494,63 +512,158 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Per output: the true backlog (only outputs ever used; MQTT counts alerts, the only
+    records it takes from the store), the cursor and dead letters; sessions open and
+    interrupted. Opening the store closes sessions left open by a killed process."""
+    from outputs.mqtt import ALERT_KINDS
+    from outputs.mqtt import OUTPUT_NAME as MQTT_OUTPUT
+
     with open_store(args.store) as store:
-        info = {
-            output: {"backlog": store.backlog(output),
+        backlogs = store.output_backlogs({"influx": None, MQTT_OUTPUT: ALERT_KINDS})
+        cursors = store.cursors()
+        info: dict[str, Any] = {
+            output: {"backlog": backlog, "delivered_seq": cursors.get(output, 0),
                      "dead_letters": len(store.dead_letters(output))}
-            for output in ("influx", "mqtt")
+            for output, backlog in sorted(backlogs.items())
         }
-        info["sessions"] = {"count": len(store.sessions())}
+        rows = store.sessions()
+        info["sessions"] = {"count": len(rows),
+                            "open": sum(1 for r in rows if r.end_utc is None),
+                            "interrupted": sum(1 for r in rows if r.interrupted)}
         print(json.dumps(info, indent=2))
     return EXIT_OK
 
 
 # ---------------------------------------------------------------------- push
 
+PUSH_TIMEOUT_S = 600.0
+"""Bound on one `push` (real seconds): a backlog of hours of a team goes in well under that."""
+PUSH_GIVE_UP_ATTEMPTS = 3
+"""Failed attempts with no success before `push` says the server cannot be reached (exit 1)."""
+
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from outputs.influx import InfluxAuthError, InfluxWriter, OutcomeKind
+    """Deliver the store's backlog through the outputs' own cursors (what `status` shows), and
+    re-send a named session to InfluxDB (idempotent: the same points overwrite themselves)."""
+    influx = influx_target(args)
+    mqtt = mqtt_target(args.mqtt)
+    if influx is None and mqtt is None:
+        raise _usage("push needs --influx URL and/or --mqtt URL")
+    with open_store(args.store) as store:
+        sid = _resolve_session(store, args.session) if args.session else None
+
+        async def main() -> list[str]:
+            problems: list[str] = []
+            if influx is not None:
+                problems += await _push_influx(store, influx, sid)
+            if mqtt is not None:
+                problems += await _push_alerts(store, mqtt)
+            return problems
+
+        problems = timewarp.run(main(), speed=1.0)
+        from outputs.mqtt import ALERT_KINDS
+        from outputs.mqtt import OUTPUT_NAME as MQTT_OUTPUT
+
+        left = store.output_backlogs({"influx": None, MQTT_OUTPUT: ALERT_KINDS})
+    for output, n in sorted(left.items()):
+        if (output == "influx" and influx) or (output == MQTT_OUTPUT and mqtt):
+            print(f"{output}: backlog {n}")
+    return _report_problems(problems)
+
+
+async def _push_influx(store: SessionStore, target: InfluxTarget, sid: str | None) -> list[str]:
+    from outputs.influx import InfluxWriter, OutboxDelivery
+
+    async with InfluxWriter(target) as writer:
+        delivery = OutboxDelivery(store, writer)
+        start = await asyncio.to_thread(store.backlog, "influx")
+        stop = asyncio.Event()
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"InfluxDB {target.url}: backlog", total=max(start, 1))
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(delivery.run(stop), name="influx-push")
+                drained = await _drain_with_progress(delivery, progress, task, start)
+                stop.set()
+                delivery.notify()
+        p = delivery.progress
+        if not p.reached:
+            return [f"InfluxDB {p.url} was never reached: {p.last_error or 'no answer'}; "
+                    f"{p.backlog} record(s) wait in the store"]
+        if not drained:
+            return [f"InfluxDB {p.url}: {p.backlog} record(s) not delivered within "
+                    f"{PUSH_TIMEOUT_S:.0f} s ({p.last_error or 'slow server'}); push again"]
+        print(f"influx: delivered {p.delivered} record(s) ({p.lines} points) to {p.url}")
+        if sid is not None:
+            return await _resend_session(store, writer, sid)
+    return []
+
+
+async def _drain_with_progress(delivery: Any, progress: Progress, task: Any, start: int) -> bool:
+    """Drain in 1 s steps of real time, updating the bar; give up early when the server was
+    never reached after a few attempts."""
+    deadline = time.monotonic() + PUSH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if await delivery.drain(1.0):
+            progress.update(task, completed=max(start, 1))
+            return True
+        p = delivery.progress
+        progress.update(task, completed=min(p.delivered, start))
+        if not p.ever_ok and p.failed_attempts >= PUSH_GIVE_UP_ATTEMPTS:
+            return False
+    return False
+
+
+async def _resend_session(store: SessionStore, writer: Any, sid: str) -> list[str]:
+    """Backfill one stored session (its points overwrite themselves: idempotent)."""
+    from outputs.influx import OutcomeKind
     from outputs.lineprotocol import encode_point
 
-    target = influx_target(args)
-    if target is None:
-        raise _usage("push needs --influx URL")
+    def load() -> list[Any]:
+        return [*store.readings(sid), *store.metrics(sid), *store.alerts(sid),
+                *store.segments(sid)]
 
-    with open_store(args.store) as store:
-        sid = _resolve_session(store, args.session)
-        records: list[Any] = [*store.readings(sid), *store.metrics(sid), *store.alerts(sid),
-                              *store.segments(sid)]
+    records = await asyncio.to_thread(load)  # no SQLite on the event loop
+    sent = 0
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"push {sid}", total=len(records))
+        batch: list[str] = []
+        for i, record in enumerate(records, start=1):
+            batch.extend(encode_point(record))
+            if len(batch) >= writer.target.batch_lines or i == len(records):
+                result = await writer.deliver(batch)
+                if not result.ok:
+                    kind = result.outcome.kind
+                    hint = ". Create the database first" if kind is OutcomeKind.CONFIG else ""
+                    return [f"InfluxDB refused session {sid} ({kind.value}): "
+                            f"{result.outcome.message}{hint}"]
+                sent += len(batch)
+                batch = []
+                progress.update(task, completed=i)
+    print(f"pushed session {sid}: {len(records)} records, {sent} points to "
+          f"{writer.target.url} (idempotent: pushing again overwrites the same points)")
+    return []
 
-    async def main() -> int:
-        lines_sent = 0
-        async with InfluxWriter(target) as writer:
-            with Progress(transient=True) as progress:
-                task = progress.add_task(f"push {sid}", total=len(records))
-                batch: list[str] = []
-                for i, record in enumerate(records, start=1):
-                    batch.extend(encode_point(record))
-                    if len(batch) >= target.batch_lines or i == len(records):
-                        result = await writer.deliver(batch)
-                        if not result.ok:
-                            kind = result.outcome.kind
-                            raise _failure(f"InfluxDB refused the data ({kind.value}): "
-                                           f"{result.outcome.message}"
-                                           + (". Create the database first"
-                                              if kind is OutcomeKind.CONFIG else ""))
-                        lines_sent += len(batch)
-                        batch = []
-                        progress.update(task, completed=i)
-        return lines_sent
 
-    try:
-        sent = timewarp.run(main(), speed=1.0)
-    except InfluxAuthError as exc:
-        raise _failure(str(exc)) from None
-    except OSError as exc:
-        raise _failure(f"cannot reach InfluxDB at {target.url}: {exc}") from None
-    print(f"pushed session {sid}: {len(records)} records, {sent} points to {target.url} "
-          "(idempotent: pushing again overwrites the same points)")
-    return EXIT_OK
+async def _push_alerts(store: SessionStore, target: MqttTarget) -> list[str]:
+    """Stored alerts not yet acknowledged by the broker, QoS 1, through the one sender."""
+    from outputs.mqtt import MqttAlertSender
+    from outputs.outbox import StoreOutbox
+    from stridewatch.session import drain_alerts
+
+    async with MqttAlertSender(target, StoreOutbox(store)) as sender:
+        deadline = time.monotonic() + PUSH_TIMEOUT_S
+        while not sender.link.ever_connected and sender.link.failures < PUSH_GIVE_UP_ATTEMPTS:
+            with contextlib.suppress(TimeoutError):
+                await sender.wait_connected(1.0)
+        link = sender.link
+        if not link.ever_connected:
+            return [f"MQTT broker {link.url} was never reached: {link.last_error or 'no answer'}"
+                    "; alerts wait in the store"]
+        if not await drain_alerts(sender, deadline):
+            return [f"MQTT broker {link.url}: alerts left undelivered "
+                    f"({sender.link.last_error or 'timed out'}); push again"]
+        print(f"mqtt: {sender.published_alerts} alert(s) delivered to {link.url}")
+    return []
 
 
 # ---------------------------------------------------------------------- config, dashboards
@@ -642,10 +755,14 @@ def add_commands(
     _add_store(p)
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("push", help="backfill a stored session into InfluxDB (idempotent)")
-    p.add_argument("session")
+    p = sub.add_parser("push", help="deliver the store's backlog to InfluxDB and/or MQTT; "
+                                     "re-send a session to InfluxDB (idempotent)")
+    p.add_argument("session", nargs="?",
+                   help="also re-send this session (an id, or latest) to InfluxDB")
     _add_store(p)
     _add_influx(p)
+    p.add_argument("--mqtt", metavar="URL",
+                   help="send stored alerts the broker has not acknowledged (QoS 1)")
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("status", help="delivery backlog and dead letters of the store")

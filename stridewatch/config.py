@@ -27,13 +27,16 @@ from pydantic import (
 
 from ingest.collector import SensorAssignment
 from ingest.records import SensorKind
+from outputs.influx import InfluxConfigError, InfluxTarget
+from outputs.secrets import (
+    ENV_INFLUX_PASSWORD,
+    ENV_INFLUX_TOKEN,
+    ENV_INFLUX_USER,
+    ENV_MQTT_PASSWORD,
+    ENV_MQTT_USER,
+    output_secrets,
+)
 from processing.settings import AlertSettings, AthleteSettings, ProcessingSettings
-
-ENV_INFLUX_TOKEN = "STRIDEWATCH_INFLUX_TOKEN"
-ENV_INFLUX_USER = "STRIDEWATCH_INFLUX_USER"
-ENV_INFLUX_PASSWORD = "STRIDEWATCH_INFLUX_PASSWORD"
-ENV_MQTT_USER = "STRIDEWATCH_MQTT_USER"
-ENV_MQTT_PASSWORD = "STRIDEWATCH_MQTT_PASSWORD"
 
 
 def default_store_path() -> Path:
@@ -167,19 +170,6 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class InfluxSettings:
-    url: str
-    mode: Literal["v1", "v2"]
-    database: str | None
-    retention_policy: str | None
-    org: str | None
-    bucket: str | None
-    token: str | None = dataclasses.field(repr=False)
-    username: str | None
-    password: str | None = dataclasses.field(repr=False)
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MqttSettings:
     url: str
     ha_discovery: bool
@@ -195,7 +185,9 @@ class Settings:
     store_synchronous: Literal["NORMAL", "FULL"]
     ble: bool
     mqtt_source: str | None
-    influx: InfluxSettings | None
+    influx: InfluxTarget | None
+    """The one InfluxDB settings shape (:class:`outputs.influx.InfluxTarget`), secrets
+    from the environment."""
     mqtt: MqttSettings | None
 
 
@@ -238,29 +230,38 @@ def _hint(error: Mapping[str, Any]) -> str:
 
 
 def _secrets(cfg: ConfigFile, env: Mapping[str, str]) -> tuple[list[Problem], dict[str, Any]]:
+    """Missing credentials, and the outputs' targets built with them (secrets are read in one
+    place, :mod:`outputs.secrets`)."""
     problems: list[Problem] = []
     found: dict[str, Any] = {}
+    secrets = output_secrets(env)
     influx = cfg.outputs.influx
     if influx is not None:
         auth = influx.auth or ("token" if influx.org else "none")
-        if auth == "token":
-            if not env.get(ENV_INFLUX_TOKEN):
-                problems.append(Problem("outputs.influx.auth",
-                                        f"needs a token: set the environment variable "
-                                        f"{ENV_INFLUX_TOKEN}"))
-            found["influx_token"] = env.get(ENV_INFLUX_TOKEN)
+        missing: list[str] = []
+        if auth == "token" and secrets.influx_token is None:
+            missing = [ENV_INFLUX_TOKEN]
         elif auth == "password":
-            for var in (ENV_INFLUX_USER, ENV_INFLUX_PASSWORD):
-                if not env.get(var):
-                    problems.append(Problem("outputs.influx.auth",
-                                            f"needs a user and password: set the environment "
-                                            f"variable {var}"))
-            found["influx_user"] = env.get(ENV_INFLUX_USER)
-            found["influx_password"] = env.get(ENV_INFLUX_PASSWORD)
+            missing = [var for var, value in ((ENV_INFLUX_USER, secrets.influx_user),
+                                              (ENV_INFLUX_PASSWORD, secrets.influx_password))
+                       if value is None]
+        for var in missing:
+            what = "a token" if auth == "token" else "a user and password"
+            problems.append(Problem("outputs.influx.auth",
+                                    f"needs {what}: set the environment variable {var}"))
+        if not missing:
+            try:
+                found["influx"] = InfluxTarget.build(
+                    influx.url, database=influx.db, retention_policy=influx.retention_policy,
+                    org=influx.org, bucket=influx.bucket, auth=auth, environ=env,
+                )
+            except InfluxConfigError as exc:
+                problems.append(Problem("outputs.influx", str(exc)))
     mqtt = cfg.outputs.mqtt
     if mqtt is not None and mqtt.auth == "password":
-        for var in (ENV_MQTT_USER, ENV_MQTT_PASSWORD):
-            if not env.get(var):
+        for var, value in ((ENV_MQTT_USER, secrets.mqtt_user),
+                           (ENV_MQTT_PASSWORD, secrets.mqtt_password)):
+            if value is None:
                 problems.append(Problem("outputs.mqtt.auth",
                                         f"needs a user and password: set the environment "
                                         f"variable {var}"))
@@ -362,20 +363,7 @@ def settings_from(cfg: ConfigFile, secrets: Mapping[str, Any] | None = None) -> 
             cooldown_s=al.cooldown_s,
         ),
     )
-    influx = None
-    if cfg.outputs.influx is not None:
-        i = cfg.outputs.influx
-        influx = InfluxSettings(
-            url=i.url,
-            mode="v2" if i.org else "v1",
-            database=None if i.org else (i.db or "stridewatch"),
-            retention_policy=i.retention_policy,
-            org=i.org,
-            bucket=i.bucket,
-            token=secrets.get("influx_token"),
-            username=secrets.get("influx_user"),
-            password=secrets.get("influx_password"),
-        )
+    influx: InfluxTarget | None = secrets.get("influx")
     mqtt = None
     if cfg.outputs.mqtt is not None:
         mqtt = MqttSettings(url=cfg.outputs.mqtt.url, ha_discovery=cfg.outputs.mqtt.ha_discovery)

@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ingest.records import Reading
 from outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
-from outputs.mqtt import MqttPublisher, MqttTarget
+from outputs.mqtt import MqttAlertSender, MqttPublisher, MqttTarget
+from outputs.outbox import StoreOutbox
 from outputs.store import AsyncStore, SessionStore
 from processing.pipeline import AthleteHistory, Pipeline
 from processing.records import Metric, MetricGroup, ProcessingOutput
@@ -38,8 +40,10 @@ SUMMARY_KEYS = (
     "readiness",
     "decoupling_pct",
 )
-# How long the end of a run waits for the network outputs to drain before leaving the rest in
-# the store's outbox (delivered by the next run or `stridewatch push`).
+# How long the end of a run waits, in REAL seconds, for the network outputs to drain before
+# leaving the rest in the store's outbox (delivered by the next run or `stridewatch push`).
+# Real time, because the demo runs on a virtual clock where 10 s pass in no time (issue #10:
+# `demo --speed max` left 15 % of the records undelivered).
 DRAIN_TIMEOUT_S = 10.0
 
 
@@ -133,30 +137,88 @@ class SessionRecorder:
 
 @dataclasses.dataclass
 class LiveOutputs:
-    """The open network outputs of a run."""
+    """The open network outputs of a run: per-athlete MQTT publishers (retained status, Last
+    Will, QoS 0 telemetry), the process's one MQTT alert sender (QoS 1 from the store's outbox)
+    and InfluxDB delivery from the outbox."""
 
     publishers: dict[str, MqttPublisher]
+    alerts: MqttAlertSender | None
     delivery: OutboxDelivery | None
 
     def publish(self, athlete: str, out: ProcessingOutput) -> None:
         publisher = self.publishers.get(athlete)
         if publisher is not None:
-            publisher.publish_nowait(out)
+            publisher.publish_nowait(out)  # alerts are skipped there: the sender has them
+        if self.alerts is not None:
+            self.alerts.notify()
         if self.delivery is not None:
             self.delivery.notify()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` real seconds until every output has delivered what the
+        store holds; True when all did."""
+        deadline = time.monotonic() + timeout_s
+        ok = True
+        if self.delivery is not None:
+            ok = await self.delivery.drain(timeout_s) and ok
+        if self.alerts is not None:
+            ok = await drain_alerts(self.alerts, deadline) and ok
+        for publisher in self.publishers.values():
+            left = max(0.0, deadline - time.monotonic())
+            if publisher.link.connected:
+                await publisher.flush(left)
+        return ok
+
+    def problems(self) -> list[str]:
+        """One line per output that never connected: URL and cause (never a secret)."""
+        lines: list[str] = []
+        if self.delivery is not None:
+            p = self.delivery.progress
+            if not p.reached:
+                lines.append(f"InfluxDB {p.url} was never reached: {p.last_error or 'no answer'}"
+                             f"; {p.backlog} record(s) wait in the store (`stridewatch push` "
+                             "sends them)")
+        links = [p.link for p in self.publishers.values()]
+        if self.alerts is not None:
+            links.append(self.alerts.link)
+        if links and not any(link.ever_connected for link in links):
+            failed = next((link for link in links if link.last_error), links[0])
+            lines.append(f"MQTT broker {failed.url} was never reached: "
+                         f"{failed.last_error or 'no answer'}; alerts wait in the store "
+                         "(`stridewatch push --mqtt URL` sends them)")
+        return lines
 
     def status(self) -> dict[str, Any]:
         info: dict[str, Any] = {}
         if self.delivery is not None:
             p = self.delivery.progress
-            info["influx"] = {"delivered": p.delivered, "backlog": p.backlog, "state": str(p.state),
-                              "last_error": p.last_error}
-        if self.publishers:
+            info["influx"] = {"url": p.url, "delivered": p.delivered, "backlog": p.backlog,
+                              "state": str(p.state), "ever_ok": p.ever_ok,
+                              "failures": p.failures, "last_error": p.last_error}
+        if self.publishers or self.alerts is not None:
+            link = self.alerts.link if self.alerts is not None else None
             info["mqtt"] = {
                 "dropped": sum(p.dropped_telemetry for p in self.publishers.values()),
                 "published": sum(p.published_telemetry for p in self.publishers.values()),
+                "alerts_published": self.alerts.published_alerts if self.alerts else 0,
+                "connected": link.connected if link else None,
+                "last_error": link.last_error if link else None,
             }
         return info
+
+
+async def drain_alerts(sender: MqttAlertSender, deadline: float) -> bool:
+    """Until ``deadline`` (``time.monotonic``): every stored alert acknowledged by the broker.
+
+    ``flush`` waits on the loop's clock, which is virtual in the demo: short flushes in a loop
+    bounded by real time (a poll of the outbox on the virtual clock, a real wait otherwise)."""
+    while True:
+        if await sender.backlog() == 0:
+            return True
+        if time.monotonic() >= deadline or not sender.link.connected:
+            return False
+        sender.notify()
+        await sender.flush(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
 @contextlib.asynccontextmanager
@@ -168,16 +230,18 @@ async def live_outputs(
     mqtt: MqttTarget | None,
     ha_discovery: bool = False,
 ) -> AsyncIterator[LiveOutputs]:
-    """Open MQTT publishers (one per athlete: each owns its status Last Will) and InfluxDB
-    delivery from the store's outbox; on exit, drain both for at most ``DRAIN_TIMEOUT_S``."""
+    """Open the network outputs; on exit, drain them for at most ``DRAIN_TIMEOUT_S`` real
+    seconds (what is left stays in the store's outbox)."""
     async with contextlib.AsyncExitStack() as stack:
         publishers: dict[str, MqttPublisher] = {}
+        alerts: MqttAlertSender | None = None
         if mqtt is not None:
             for athlete in athletes:
                 publishers[athlete] = await stack.enter_async_context(
-                    MqttPublisher(mqtt, athlete=athlete, alert_outbox=store,
+                    MqttPublisher(mqtt, athlete=athlete, alerts="ignore",
                                   ha_discovery=ha_discovery)
                 )
+            alerts = await stack.enter_async_context(MqttAlertSender(mqtt, StoreOutbox(store)))
         delivery: OutboxDelivery | None = None
         stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
@@ -185,40 +249,22 @@ async def live_outputs(
                 writer = await stack.enter_async_context(InfluxWriter(influx))
                 delivery = OutboxDelivery(store, writer)
                 tg.create_task(_deliver(delivery, stop), name="influx-delivery")
-            outputs = LiveOutputs(publishers, delivery)
+            outputs = LiveOutputs(publishers, alerts, delivery)
             try:
                 yield outputs
             finally:
+                if not await outputs.drain(DRAIN_TIMEOUT_S):
+                    log.warning("outputs did not drain within %.0f s; the backlog stays in the "
+                                "store (stridewatch push sends it later)", DRAIN_TIMEOUT_S)
                 stop.set()
                 if delivery is not None:
                     delivery.notify()
-                for publisher in publishers.values():
-                    await publisher.flush(DRAIN_TIMEOUT_S)
 
 
 async def _deliver(delivery: OutboxDelivery, stop: asyncio.Event) -> None:
     """InfluxDB delivery that never takes the run down: errors are logged, data stays stored."""
     try:
-        async with asyncio.timeout(None) as deadline:
-
-            async def arm() -> None:
-                await stop.wait()
-                deadline.reschedule(asyncio.get_running_loop().time() + DRAIN_TIMEOUT_S)
-
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(arm())
-                await delivery.run(stop)
-                raise _DoneError
-    except* _DoneError:
-        pass
-    except* TimeoutError:
-        log.warning("InfluxDB delivery did not drain within %.0f s; the backlog stays in the "
-                    "store (stridewatch push sends it later)", DRAIN_TIMEOUT_S)
-    except* Exception as group:
-        for exc in group.exceptions:
-            log.error("InfluxDB delivery stopped: %s. Readings are kept in the store; fix the "
-                      "problem and run `stridewatch push` to send them.", exc)
-
-
-class _DoneError(Exception):
-    """Internal: delivery finished; cancels the arming task."""
+        await delivery.run(stop)
+    except Exception as exc:  # the run goes on; the records stay in the store
+        log.error("InfluxDB delivery stopped: %s. Readings are kept in the store; fix the "
+                  "problem and run `stridewatch push` to send them.", exc)

@@ -9,7 +9,9 @@ the broker under connected clients.
 Mosquitto 2.x facts this relies on (``shared/notes/test-servers.md``): a config needs an explicit
 ``listener PORT 127.0.0.1`` and ``allow_anonymous true``; ``persistence false`` makes a broker
 throwaway (sessions and retained messages vanish on restart), ``persistence true`` with a
-``persistence_location`` keeps them across ``stop()``/``start()``.
+``persistence_location`` keeps them across ``stop()``/``start()``. ``users={name: password}``
+turns authentication on: ``allow_anonymous false`` and a ``password_file`` hashed with
+``mosquitto_passwd -U`` (a wrong password gets CONNACK "not authorised").
 
 A missing binary is an error, never a skip: the MQTT tests are part of ``make test``.
 """
@@ -23,6 +25,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -65,11 +68,12 @@ class MosquittoServer:
         port: listener port (a free one when ``None``).
     """
 
-    def __init__(self, workdir: Path, *, persistence: bool = False, port: int | None = None
-                 ) -> None:
+    def __init__(self, workdir: Path, *, persistence: bool = False, port: int | None = None,
+                 users: Mapping[str, str] | None = None) -> None:
         self.binary = find_mosquitto()
         self.workdir = workdir
         self.persistence = persistence
+        self.users = dict(users) if users else None
         self.host = HOST
         self.port = port if port is not None else free_port()
         self.config_path = workdir / "mosquitto.conf"
@@ -89,7 +93,6 @@ class MosquittoServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
             "log_dest stderr",
             "log_type error",
             "log_type warning",
@@ -102,6 +105,10 @@ class MosquittoServer:
         if os.geteuid() == 0:
             # As root, mosquitto drops to the 'mosquitto' user, which cannot write our temp dir.
             lines.append("user root")
+        if self.users:
+            lines += ["allow_anonymous false", f"password_file {self._password_file()}"]
+        else:
+            lines.append("allow_anonymous true")
         if self.persistence:
             data = self.workdir / "data"
             data.mkdir(exist_ok=True)
@@ -109,6 +116,17 @@ class MosquittoServer:
         else:
             lines.append("persistence false")
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    def _password_file(self) -> Path:
+        """Write the users' passwords, hashed by ``mosquitto_passwd -U``."""
+        assert self.users
+        path = self.workdir / "passwords"
+        path.write_text("".join(f"{user}:{password}\n" for user, password in self.users.items()))
+        path.chmod(0o600)
+        tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        subprocess.run([tool, "-U", str(path)], check=True, capture_output=True,
+                       timeout=START_TIMEOUT_S)
+        return path
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the broker's log (for error messages)."""

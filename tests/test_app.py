@@ -188,3 +188,36 @@ def test_bad_config_for_import_is_a_usage_error(tmp_path: Path) -> None:
                 "--store", str(tmp_path / "s.sqlite"), check=False)
     assert result.returncode == 2
     assert "bad-values.toml" in result.stderr
+
+
+def test_rr_text_without_a_start_is_dated_by_its_modification_time(tmp_path: Path) -> None:
+    """Kubios/Elite HRV exports carry no start (issue #11): imported, dated to end at the file's
+    modification time, and the command says so; --start overrides."""
+    import os
+    from datetime import UTC, datetime
+
+    rr = tmp_path / "export.txt"
+    shutil.copy(Path(__file__).parent / "data" / "fr630_rr_s.txt", rr)
+    modified = datetime(2024, 5, 1, 7, 0, tzinfo=UTC)
+    os.utime(rr, (modified.timestamp(), modified.timestamp()))
+    store = tmp_path / "s.sqlite"
+    done = sw("import", str(rr), "--store", str(store))
+    assert "modification time" in done.stderr
+    assert "--start" in done.stderr
+    with SessionStore.open(store) as s:
+        row = s.sessions()[0]
+        last = max(r.time_utc for r in s.readings(row.id))
+    assert abs((last - modified).total_seconds()) < 2.0
+    override = sw("import", str(rr), "--start", "2024-05-01T05:00:00", "--store", str(store))
+    assert "modification time" not in override.stderr
+    with SessionStore.open(store) as s:
+        starts = sorted(r.start_utc for r in s.sessions())
+    assert starts[0] == datetime(2024, 5, 1, 5, 0, tzinfo=UTC)
+
+
+def test_bad_start_names_the_flag(tmp_path: Path) -> None:
+    done = sw("import", str(Path(__file__).parent / "data" / "fr630_rr_s.txt"), "--start",
+              "yesterday", "--store", str(tmp_path / "s.sqlite"), check=False)
+    assert done.returncode == 2
+    assert "--start 'yesterday'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -62,7 +62,8 @@ def test_secret_present_in_environment_is_used() -> None:
     s = load_config(CONFIGS / "missing-secret.toml", env=env)
     assert s.influx is not None
     assert s.influx.mode == "v2"
-    assert s.influx.token == "t0k"
+    assert s.influx.token is not None
+    assert s.influx.token.get_secret_value() == "t0k"
     assert "t0k" not in repr(s.influx)
 
 

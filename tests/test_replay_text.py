@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_csv_seconds_from_start_needs_start_utc(tmp_path: Path) -> None:
     act = read_csv(path, athlete="ann", start_utc=START)
     assert [r.time_utc for r in act.readings if isinstance(r, HeartRateReading)] == [
         START, START + timedelta(seconds=1.5)]
-    with pytest.raises(ReplayError, match="pass start_utc") as caught:
+    with pytest.raises(ReplayError, match="--start") as caught:
         read_csv(path, athlete="ann")
     assert caught.value.line == 2
 
@@ -171,10 +172,12 @@ def test_rr_text_errors_name_the_line(text: str, line: int | None, words: str) -
     assert caught.value.line == line
 
 
-def test_rr_text_needs_a_start_time_through_detect(tmp_path: Path) -> None:
+def test_rr_text_without_start_ends_at_its_modification_time(tmp_path: Path) -> None:
     path = _write(tmp_path, "800\n810\n", "rr.txt")
-    with pytest.raises(ReplayError, match="pass start_utc"):
-        read_activity_file(path, athlete="ann")
+    os.utime(path, (START.timestamp() + 100, START.timestamp() + 100))
+    (act,) = read_activity_file(path, athlete="ann")
+    assert act.start_utc == START + timedelta(seconds=100 - 1.61)
+    assert any("modification time" in note and "--start" in note for note in act.notes)
 
 
 plausible_s = st.floats(min_value=0.25, max_value=2.0, allow_nan=False)

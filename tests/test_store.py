@@ -740,7 +740,11 @@ async def test_async_writer_retries_by_itself_and_logs_once(
         sid = out.store.create_session("Zoë", T0, "ble")
         _limit_pages(out.store, 0)
         out.extend(sid, [hr(i) for i in range(3_000)])
-        await asyncio.sleep(0.2)  # several failed attempts
+        for _ in range(500):  # wait (bounded) for several failed attempts
+            if out._failures >= 3:  # internal: the writer's count of failed commits
+                break
+            await asyncio.sleep(0.01)
+        assert out._failures >= 3
         assert out.buffered == 3_000
         _limit_pages(out.store, None)
         for _ in range(100):

@@ -23,6 +23,7 @@ import pytest
 
 from ingest.records import Contact, HeartRateReading, StrideReading
 from outputs.store import AsyncStore, SessionStore
+from outputs.store.owners import owners_dir
 
 T0 = datetime(2024, 5, 1, 6, 30, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent
@@ -64,6 +65,7 @@ async def child(db: Path, seconds: float) -> None:
             out.extend(sid, [make_reading(j) for j in range(i, i + CHUNK)])
             i += CHUNK
             await asyncio.sleep(0.005)
+        out.store.end_session(sid, T0 + timedelta(hours=2))
     print("done", flush=True)
 
 
@@ -125,8 +127,11 @@ def test_sigkill_loses_nothing_committed(tmp_path: Path, kill_after_commits: int
         assert stored == [make_reading(i) for i in range(len(stored))]
         row = store.session(sid)
         assert row is not None
-        assert row.end_utc is None
+        # the opener closed the dead recorder's session at its last record, marked interrupted
+        assert row.end_utc == stored[-1].time_utc
+        assert row.interrupted
         assert row.total == len(stored)
+        assert not any(owners_dir(db).glob("*.lock"))  # the dead owner's lock file is gone
 
         # Resume the crashed session, then end it.
         n = len(stored)
@@ -155,6 +160,10 @@ def test_child_stops_by_itself_and_flushes(tmp_path: Path) -> None:
     assert len(stored) == committed > 0  # exit flushed everything
     assert len(stored) % CHUNK == 0
     assert stored == [make_reading(i) for i in range(len(stored))]
+    with SessionStore.open(db) as store:
+        row = store.session(sid)
+        assert row is not None
+        assert not row.interrupted  # ended by its recorder
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:

@@ -95,8 +95,9 @@ def _parse_time(row: _Row, start_utc: datetime | None) -> tuple[datetime, float 
         if not math.isfinite(seconds) or seconds < 0:
             raise row.error(f"time {text!r}: seconds from the start must be ≥ 0")
         if start_utc is None:
-            raise row.error("time is in seconds from the start: pass start_utc (the file "
-                            "does not say when it started)")
+            raise row.error("time is in seconds from the start and the file does not say "
+                            "when it started: give the start time (--start 2024-05-01T06:30:00Z "
+                            "on the command line)")
         return start_utc + timedelta(seconds=seconds), seconds
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))

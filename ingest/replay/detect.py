@@ -103,6 +103,4 @@ def read_activity_file(
         case "csv":
             return [read_csv(name, athlete=athlete, start_utc=start_utc)]
         case "rr_text":
-            if start_utc is None:
-                raise ReplayError(name, "an RR text file has no start time: pass start_utc")
             return [read_rr_text(name, athlete=athlete, start_utc=start_utc)]

@@ -147,7 +147,7 @@ def read_rr_text(
     path: str | os.PathLike[str],
     *,
     athlete: str,
-    start_utc: datetime,
+    start_utc: datetime | None = None,
     unit: RrUnit | None = None,
 ) -> Activity:
     """Read an RR-interval text file (see the module doc for the format and checks).
@@ -155,14 +155,17 @@ def read_rr_text(
     Args:
         path: the file.
         athlete: athlete the readings belong to.
-        start_utc: when the first beat's interval started (aware datetime).
+        start_utc: when the first beat's interval started (aware datetime). ``None``: the
+            file has no clock (Kubios, Elite HRV and HRV4Training exports often have none), so
+            the series is dated to end at the file's modification time (an export is written
+            when the recording ends), with a note saying so.
         unit: force ``"ms"`` or ``"s"`` instead of detecting it.
 
     Raises:
         ReplayError: unreadable file, bad token, mixed units, implausible value.
     """
     name = os.fspath(path)
-    if start_utc.tzinfo is None:
+    if start_utc is not None and start_utc.tzinfo is None:
         raise ValueError("start_utc must be timezone-aware")
     try:
         with open(name, encoding="utf-8-sig") as f:
@@ -172,11 +175,17 @@ def read_rr_text(
     except UnicodeDecodeError as exc:
         raise ReplayError(name, "not a text file (not UTF-8)", offset=exc.start) from exc
     rr_s, _ = parse_rr_text(text, path=name, unit=unit)
+    notes: tuple[str, ...] = ()
+    if start_utc is None:
+        modified = datetime.fromtimestamp(os.stat(name).st_mtime, UTC).replace(microsecond=0)
+        start_utc = modified - timedelta(seconds=sum(rr_s))
+        notes = (f"the file has no start time: dated to end at its modification time "
+                 f"({modified:%Y-%m-%d %H:%M:%S} UTC); give --start to set the start",)
     start = start_utc.astimezone(UTC)
     readings = rr_readings(rr_s, athlete=athlete, start_utc=start)
     return Activity(
         athlete=athlete, source_format="rr_text", source_path=name, session_index=0,
         start_utc=start, sport=None, device=None,
         readings=tuple(with_sensor_info(readings, athlete, None, "RR text file")),
-        summary=None,
+        summary=None, notes=notes,
     )

@@ -1,39 +1,8 @@
-"""InfluxDB line protocol: the schema of stridewatch's points and their encoding (pure).
-
-One record becomes zero or more lines (``measurement,tags fields timestamp``), timestamps in
-milliseconds since the Unix epoch (write with ``precision=ms``), taken from ``time_utc``.
-
-Schema rules (``docs/influxdb.md`` has the full table):
-
-* **Tags** only for what dashboards filter on: ``athlete`` everywhere, ``sensor`` (the sensor
-  address: a handful per athlete) on raw readings, ``kind``/``severity`` on alerts and
-  ``kind`` on segments. Never a session id (one series per session would grow the series
-  cardinality without bound); a session is a time range.
-* **Every field keeps one type forever.** :data:`FIELD_TYPES` pins the type of every known
-  field. A metric field the table does not know gets its type from its Python value by one fixed
-  rule (``bool`` → boolean, ``int``/``float`` → float, ``str`` → string), so numbers are floats
-  even when they look integral; integers (``i`` suffix) only where the table says so. A value
-  that does not fit its field's type is dropped (never written as another type), like ``None``,
-  NaN and ±Inf. A point left without fields is not written.
-* Escaping follows the line-protocol spec: measurement (comma, space), tag keys, tag values
-  and field keys (comma, equals sign, space), string field values (double quote, backslash).
-  Non-ASCII text is written as UTF-8 as it is. Line protocol cannot carry a line break, a tab
-  or NUL in a key or tag value (influxd answers 204 and stores a tab-led key under another
-  key): those are replaced by a space. Nor can it carry a backslash that ends a
-  key or tag value or stands right before an escaped character: such a backslash (and a run
-  of them) is replaced by a slash (:func:`escape_tag`).
-
->>> from datetime import datetime, timezone
->>> from ingest.records import BatteryReading
->>> r = BatteryReading(athlete="Ana María", sensor="AA:BB", level_pct=87, raw=b"W",
-...                    time_utc=datetime(2024, 5, 1, 6, 30, tzinfo=timezone.utc), time_mono_s=1.5)
->>> encode_point(r)
-['battery,athlete=Ana\\\\ María,sensor=AA:BB level_pct=87i 1714545000000']
-"""
+"""Line-protocol encoding (pure): escaping, field values and one record → its lines, by the
+schema of :mod:`outputs.lineprotocol.schema`."""
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 from collections.abc import Iterable, Mapping
@@ -43,153 +12,32 @@ from ingest.records import (
     BatteryReading,
     HeartRateReading,
     LinkEvent,
-    Reading,
     SensorInfo,
     StrideReading,
 )
-from processing.records import Alert, Metric, MetricGroup, MetricValue, ProcessingOutput, Segment
-
-Record = Reading | ProcessingOutput
-"""Everything an output handles (the same union as ``outputs.codec.Record``)."""
+from outputs.lineprotocol.schema import (
+    ALERT,
+    BATTERY,
+    FIELD_TYPES,
+    HR_RAW,
+    LINK,
+    METRIC_MEASUREMENTS,
+    RR_RAW,
+    SEGMENT,
+    SENSOR_INFO,
+    STRIDE_RAW,
+    B,
+    F,
+    FieldType,
+    Record,
+    S,
+)
+from processing.records import Alert, Metric, MetricValue, Segment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
-
-
-class FieldType(enum.StrEnum):
-    """The InfluxDB type of a field; fixed per (measurement, field) forever."""
-
-    FLOAT = "float"
-    INTEGER = "integer"
-    STRING = "string"
-    BOOLEAN = "boolean"
-
-
-F = FieldType.FLOAT
-I = FieldType.INTEGER  # noqa: E741 - the line-protocol suffix, used only in the table below
-S = FieldType.STRING
-B = FieldType.BOOLEAN
-
-# Measurement names.
-HEART = "heart"
-RR = "rr"
-HRV = "hrv"
-GAIT = "gait"
-SESSION = "session"
-SPLIT = "split"
-ACCELERATION = "acceleration"
-EVENT = "event"
-SEGMENT = "segment"
-ALERT = "alert"
-HR_RAW = "hr_raw"
-RR_RAW = "rr_raw"
-STRIDE_RAW = "stride_raw"
-BATTERY = "battery"
-LINK = "link"
-SENSOR_INFO = "sensor_info"
-
-METRIC_MEASUREMENTS: dict[MetricGroup, str] = {group: group.value for group in MetricGroup}
-"""Metric group → measurement (the group's name)."""
-
-FIELD_TYPES: dict[str, dict[str, FieldType]] = {
-    HEART: {"heart_rate_bpm": F, "zone": F, "rise_30s_bpm": F, "contact": S, "sensor": S},
-    RR: {"rr_ms": F, "clean_rr_ms": F, "artifact": S},
-    HRV: {
-        **{
-            f"{stat}_{window}_{unit}": F
-            for window in ("60s", "300s")
-            for stat, unit in (("rmssd", "ms"), ("sdnn", "ms"), ("pnn50", "pct"))
-        },
-        "coverage_60s": F,
-        "coverage_300s": F,
-        "dfa_alpha1": F,
-        "dfa_reason": S,
-        "alpha1_zone": S,
-        "artifact_pct": F,
-    },
-    GAIT: {
-        "cadence_spm": F,
-        "step_length_m": F,
-        "stride_length_m": F,
-        "speed_mps": F,
-        "pace_s_per_km": F,
-        "distance_m": F,
-        "running": B,
-        "cadence_unit": S,
-        "segment": S,
-    },
-    SESSION: {
-        "segment": S,
-        "trimp": F,
-        **{f"zone{z}_s": F for z in range(1, 6)},
-        "final": B,
-        "avg_hr_bpm": F,
-        "max_hr_bpm": F,
-        "distance_m": F,
-        "resting_rmssd_ms": F,
-        "readiness": S,
-        "early_rise_bpm": F,
-        "decoupling_pct": F,
-        "hr_at_alpha1_075_bpm": F,
-        "hr_at_alpha1_050_bpm": F,
-        "speed_at_alpha1_075_mps": F,
-        "speed_at_alpha1_050_mps": F,
-        "alpha1_fit_r2": F,
-        "alpha1_fit_reason": S,
-        "hr_rejected": I,
-        "late_dropped": I,
-        "beats": I,
-    },
-    SPLIT: {},  # fields follow the Split dataclass; typed by the fallback rule
-    ACCELERATION: {},  # fields follow the Acceleration dataclass; typed by the fallback rule
-    EVENT: {"event": S, "sensor": S, "to_sensor": S, "detail": S},
-    SEGMENT: {
-        "start_m": F,
-        "end_m": F,
-        "end_unix_ms": I,
-        "duration_s": F,
-        "distance_m": F,
-        "avg_speed_mps": F,
-        "avg_pace_s_per_km": F,
-        "avg_hr_bpm": F,
-        "max_hr_bpm": F,
-        "avg_cadence_spm": F,
-        "avg_step_length_m": F,
-    },
-    ALERT: {"id": S, "value": F, "threshold": F, "message": S},
-    HR_RAW: {"heart_rate_bpm": I, "contact": S, "energy_kj": I, "rr_count": I},
-    RR_RAW: {"rr_ms": F},
-    STRIDE_RAW: {
-        "speed_mps": F,
-        "cadence_per_min": I,
-        "stride_length_m": F,
-        "total_distance_m": F,
-        "running": B,
-    },
-    BATTERY: {"level_pct": I},
-    LINK: {"state": S, "detail": S},
-    SENSOR_INFO: {
-        "name": S,
-        "kind": S,
-        "manufacturer": S,
-        "model": S,
-        "firmware": S,
-        "body_sensor_location": S,
-    },
-}
-"""Measurement → field → type. Metric fields missing here are typed by :func:`fallback_type`."""
-
-TAG_KEYS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(METRIC_MEASUREMENTS.values(), ("athlete",)),
-    SEGMENT: ("athlete", "kind"),
-    ALERT: ("athlete", "kind", "severity"),
-    **dict.fromkeys(
-        (HR_RAW, RR_RAW, STRIDE_RAW, BATTERY, LINK, SENSOR_INFO), ("athlete", "sensor")
-    ),
-}
-"""Measurement → its tag keys (sorted, as the server stores them)."""
 
 
 # ------------------------------------------------------------------------------ escaping
