@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/stridewatch demo
 
-# Debian's mosquitto (+ clients), influxdb and chromium are real servers/browsers in the tests. Installed
+# Debian's mosquitto (+ clients), influxdb, chromium and dbus (a real system bus for the Bluetooth
+# error paths) are real servers/browsers in the tests. Installed
 # when missing and running as root; otherwise the tests that need them fail loudly.
 system-deps:
 	@missing=""; \
@@ -23,6 +24,7 @@ system-deps:
 	command -v mosquitto_sub >/dev/null || missing="$$missing mosquitto-clients"; \
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v dbus-daemon >/dev/null || missing="$$missing dbus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \

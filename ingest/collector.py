@@ -13,6 +13,14 @@ disconnect, a failed connect or a silent link (no notification within the watchd
 :class:`LinkEvent` and a retry after a capped, jittered backoff. Nothing is ever invented: a link
 that is down produces no readings (never HR = 0); processing sees the gap.
 
+Bluetooth itself failing is explained, not a traceback (:mod:`ingest.ble_errors`): when the first
+scan fails for want of a stack, an adapter, power or permission, leaving ``async with`` raises that
+:class:`~ingest.errors.BluetoothUnavailableError` (not wrapped in an exception group). Once the
+session runs, the adapter going away (dongle pulled, ``hciconfig reset``, a controller crash)
+does not end it: every sensor gets an ``ADAPTER_LOST`` link event, nobody retries against the
+missing adapter, discovery probes for it, and when a scan works again every sensor gets
+``ADAPTER_BACK`` and reconnects at once.
+
 Notification callbacks are synchronous: they decode, stamp and append to a bounded buffer that
 the async iterator drains. When the consumer falls behind by more than ``queue_size`` records the
 oldest are dropped and counted (``Collector.dropped``): the collector must never block the BLE
@@ -44,8 +52,9 @@ from bleak.exc import BleakError
 
 from ingest.backoff import backoff_delay_s
 from ingest.beat_clock import DEFAULT_GAP_THRESHOLD_S, BeatClock
+from ingest.ble_errors import explain, leaves
 from ingest.clock import Clock
-from ingest.errors import GattDecodeError
+from ingest.errors import AdapterBusyError, BluetoothUnavailableError, GattDecodeError
 from ingest.gatt import uuids
 from ingest.gatt.heart_rate import decode_heart_rate
 from ingest.gatt.rsc import RscFeature, decode_rsc, decode_rsc_feature
@@ -78,6 +87,9 @@ DEFAULT_SCAN_S = 5.0
 DEFAULT_RESCAN_INTERVAL_S = 10.0
 # ~10 minutes of 10 athletes' readings: far more than a live consumer should ever lag.
 DEFAULT_QUEUE_SIZE = 50_000
+# While the adapter is gone discovery probes for it (a scan start, a local call that fails at
+# once) with backoff up to this: a dongle plugged back in is used within seconds.
+ADAPTER_PROBE_MAX_S = 5.0
 
 _SERVICE_KIND = {
     uuids.HEART_RATE_SERVICE: SensorKind.HEART_RATE,
@@ -178,6 +190,8 @@ class _SensorState:
     contact: Contact | None = None
     running_supported: bool | None = None
     last_notification_s: float = 0.0
+    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    """Set when the adapter is back: cuts the reconnect backoff short."""
 
 
 def remember_device(
@@ -238,6 +252,11 @@ class Collector:
         self._tasks: list[asyncio.Task[None]] = []
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: asyncio.TaskGroup | None = None
+        self._adapter_seen = False  # a scan has worked: Bluetooth failures no longer end it
+        self._adapter_ok = asyncio.Event()
+        self._adapter_ok.set()
+        self._adapter_problem: BluetoothUnavailableError | None = None
+        self._probe = asyncio.Event()  # a link was lost: scan now (is the adapter still there?)
         self.dropped = 0
         """Records dropped because the consumer lagged by more than ``queue_size``."""
 
@@ -260,8 +279,22 @@ class Collector:
         for task in self._tasks:
             task.cancel()
         assert self._stack is not None
-        await self._stack.__aexit__(exc_type, exc, tb)
-        self._stack = None
+        stack, self._stack = self._stack, None
+        try:
+            await stack.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # Bluetooth unusable from the start: raise the explained error itself, so callers
+            # can print its one line (its __cause__ keeps what bleak raised).
+            match, rest = group.split(BluetoothUnavailableError)
+            if match is None or rest is not None:
+                raise
+            first = next(leaves(match))
+            raise first from first.__cause__
+
+    @property
+    def adapter_problem(self) -> BluetoothUnavailableError | None:
+        """Why the adapter is gone, while it is; None when it works."""
+        return self._adapter_problem
 
     def stop(self) -> None:
         """End the iteration once the buffered records are consumed."""
@@ -327,20 +360,46 @@ class Collector:
 
     async def _discover(self) -> None:
         settings = self._settings
-        while True:
+        probes = 0
+        # Bounded by stop(): __aexit__ also cancels, but a cancellation that lands inside a
+        # library that swallows it must not leave discovery looping for ever.
+        while not self._stopped:
             found: dict[str, tuple[BLEDevice, AdvertisementData]] = {}
-            async with BleakScanner(
-                functools.partial(remember_device, found),
-                service_uuids=list(_SERVICE_KIND),
-                backend=self._scanner_backend,
-            ):
-                await asyncio.sleep(settings.scan_s)
+            try:
+                async with BleakScanner(
+                    functools.partial(remember_device, found),
+                    service_uuids=list(_SERVICE_KIND),
+                    backend=self._scanner_backend,
+                ):
+                    await asyncio.sleep(settings.scan_s)
+            except Exception as exc:
+                problem = explain(exc)
+                if not isinstance(problem, BluetoothUnavailableError):
+                    raise
+                if not self._adapter_seen:
+                    raise problem from exc  # no session yet: the command fails, explained
+                if isinstance(problem, AdapterBusyError):
+                    log.warning("scan failed: %s; retrying", problem)
+                else:
+                    self._adapter_lost(problem)
+                await asyncio.sleep(backoff_delay_s(probes, self._rng, max_s=ADAPTER_PROBE_MAX_S))
+                probes += 1
+                continue
+            probes = 0
+            self._adapter_seen = True
+            if not self._adapter_ok.is_set():
+                self._adapter_back()
             for address, (device, adv) in sorted(found.items()):
                 self._devices[address] = device
                 if address in self._sensors:
                     continue
                 self._consider(device, adv)
-            await asyncio.sleep(settings.rescan_interval_s)
+            # Rescan after the interval, or at once when a link is lost: a scan is how a
+            # missing adapter shows (a connect only says the device is unknown).
+            self._probe.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(settings.rescan_interval_s):
+                    await self._probe.wait()
 
     def _consider(self, device: BLEDevice, adv: AdvertisementData) -> None:
         kinds = [_SERVICE_KIND[u] for u in adv.service_uuids if u in _SERVICE_KIND]
@@ -364,20 +423,52 @@ class Collector:
                  adv.rssi)
         self._spawn(self._run_sensor(state), f"stridewatch-sensor-{device.address}")
 
+    # ----------------------------------------------------------------- the adapter
+
+    def _adapter_lost(self, problem: BluetoothUnavailableError) -> None:
+        """The adapter went away mid-session: say so once per outage; sensors stop retrying."""
+        if not self._adapter_ok.is_set():
+            return
+        self._adapter_ok.clear()
+        self._adapter_problem = problem
+        log.warning("Bluetooth adapter lost: %s. The session stays open; every sensor "
+                    "reconnects when the adapter is back", problem)
+        detail = f"{problem.cause}; the session stays open, sensors reconnect when it is back"
+        for state in self._sensors.values():
+            self._link(state, LinkState.ADAPTER_LOST, detail)
+
+    def _adapter_back(self) -> None:
+        self._adapter_ok.set()
+        problem, self._adapter_problem = self._adapter_problem, None
+        log.warning("Bluetooth adapter is back: reconnecting every sensor")
+        for state in self._sensors.values():
+            self._link(state, LinkState.ADAPTER_BACK,
+                       f"adapter is back after: {problem.cause}" if problem else "adapter is back")
+            state.wake.set()
+
     # ----------------------------------------------------------------- one sensor
 
     async def _run_sensor(self, state: _SensorState) -> None:
         attempt = 0
-        while True:
+        while not self._stopped:
+            if not self._adapter_ok.is_set():
+                await self._adapter_ok.wait()
+                attempt = 0
+            state.wake.clear()
             reason = await self._session(state)
             if reason is None:  # connect failed
                 attempt += 1
             else:
                 attempt = 0
                 self._link(state, LinkState.DISCONNECTED, reason)
-            delay = backoff_delay_s(max(0, attempt - 1), self._rng)
+                self._probe.set()
+            if not self._adapter_ok.is_set():
+                continue  # wait for the adapter, not for a backoff
+            delay = backoff_delay_s(max(0, attempt - 1), self._rng, jitter="equal")
             log.info("%s %s: retrying in %.1f s", state.name, state.address, delay)
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await state.wake.wait()  # the adapter came back: reconnect now
 
     async def _session(self, state: _SensorState) -> str | None:
         """Connect, read, subscribe and watch one link until it ends.
@@ -398,12 +489,20 @@ class Collector:
                 await client.connect()
         except (BleakError, TimeoutError, OSError) as exc:
             state.counters.connect_failures += 1
-            advice = connect_advice(state.name, state.kind)
+            problem = explain(exc)
+            if isinstance(problem, BluetoothUnavailableError):
+                advice = problem.advice  # not the sensor's fault: the adapter's
+            else:
+                advice = connect_advice(state.name, state.kind)
             detail = f"connect failed: {type(exc).__name__}: {exc or 'timed out'}"
             log.warning("%s %s: %s. %s", state.name, state.address, detail, advice)
             self._link(state, LinkState.CONNECT_FAILED, f"{detail}. {advice}")
             with contextlib.suppress(BleakError, TimeoutError, OSError):
                 await client.disconnect()
+            if isinstance(problem, BluetoothUnavailableError) and not isinstance(
+                problem, AdapterBusyError
+            ):
+                self._adapter_lost(problem)
             return None
         try:
             state.counters.connects += 1

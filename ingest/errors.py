@@ -80,3 +80,65 @@ class ReplayError(IngestError, ValueError):
         ]
         located = ", ".join(w for w in where if w)
         super().__init__(f"{path}: {reason}" + (f" (at {located})" if located else ""))
+
+
+class BleError(IngestError):
+    """A failure at the BLE edge, explained: ``cause`` (one line) and ``advice`` (what to do).
+
+    ``str(error)`` is the one line a command prints: ``"<cause>. <advice>"``. Made by
+    :func:`ingest.ble_errors.explain` from what bleak, dbus-fast or the OS raised (kept as
+    ``__cause__`` for ``--debug``).
+    """
+
+    problem: str = "bluetooth"
+    """Short, stable identifier of the kind of failure (``"no_adapter"``, ...)."""
+
+    def __init__(self, cause: str, advice: str) -> None:
+        self.cause = cause
+        self.advice = advice
+        super().__init__(f"{cause}. {advice}" if advice else cause)
+
+
+class BluetoothUnavailableError(BleError):
+    """Bluetooth cannot be used at all on this machine (stack, adapter, power or permission).
+
+    Before a session started this ends the command (exit 1); during a session the collector
+    treats it as the adapter being gone and waits for it to come back.
+    """
+
+
+class BluetoothStackError(BluetoothUnavailableError):
+    """No Bluetooth stack: the D-Bus system bus or bluetoothd is not running (or crashed)."""
+
+    problem = "no_stack"
+
+
+class NoAdapterError(BluetoothUnavailableError):
+    """No Bluetooth (LE central) adapter: none built in, dongle unplugged, or it vanished."""
+
+    problem = "no_adapter"
+
+
+class AdapterPoweredOffError(BluetoothUnavailableError):
+    """The adapter exists but is powered off (or blocked by rfkill / airplane mode)."""
+
+    problem = "powered_off"
+
+
+class BluetoothPermissionError(BluetoothUnavailableError):
+    """The OS refuses this program access to Bluetooth (group, D-Bus policy, privacy setting)."""
+
+    problem = "permission"
+
+
+class AdapterBusyError(BluetoothUnavailableError):
+    """The adapter is busy with another operation or program (discovery, a connect, a reset)."""
+
+    problem = "adapter_busy"
+
+
+class SensorUnavailableError(BleError):
+    """One sensor cannot be reached although Bluetooth works: most often it is connected to
+    another device (a watch or phone app) and so not advertising, or asleep/out of range."""
+
+    problem = "sensor_unavailable"

@@ -51,6 +51,10 @@ class LinkState(enum.StrEnum):
     CONTACT = "contact"  # skin contact regained
     RR_GAP = "rr_gap"  # RR intervals lost (frames missing): the beat clock was re-anchored
     BAD_FRAME = "bad_frame"  # a frame that could not be decoded (counted and skipped)
+    # The Bluetooth adapter went away (dongle pulled, controller reset or crash, bluetoothd
+    # restarted): the session stays open and every sensor reconnects once it is back.
+    ADAPTER_LOST = "adapter_lost"
+    ADAPTER_BACK = "adapter_back"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log output (-v info, -vv debug)")
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the traceback as well as the one-line message")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("scan", help="list heart-rate straps and footpods in range")
@@ -310,4 +313,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:
+        # Bluetooth missing, off, busy or not permitted: one line with what to do (issue #11);
+        # anything else is a bug and keeps its traceback.
+        from ingest.ble_errors import explain
+
+        problem = explain(exc)
+        if problem is None:
+            raise
+        if args.debug:
+            traceback.print_exception(exc)
+        print(f"stridewatch: error: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
     return code

@@ -31,6 +31,8 @@ _SHOWN_LINK_STATES = {
     LinkState.NO_CONTACT,
     LinkState.RR_GAP,
     LinkState.BAD_FRAME,
+    LinkState.ADAPTER_LOST,  # the Bluetooth adapter went away: the session stays open
+    LinkState.ADAPTER_BACK,
 }
 
 

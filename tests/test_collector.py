@@ -233,3 +233,43 @@ def test_settings_are_validated() -> None:
         CollectorSettings(connect_timeout_s=2.0)
     with pytest.raises(ValueError, match="address or a name"):
         SensorAssignment("a", SensorKind.HEART_RATE)
+
+
+def test_adapter_that_goes_and_comes_back_keeps_the_session_and_reconnects_every_sensor() -> None:
+    """The collector's adapter disappears for 20 s (a USB dongle pulled, ``hciconfig reset``)
+    through bleak over bumble: the session goes on, every sensor gets ADAPTER_LOST and
+    ADAPTER_BACK link events and reconnects, and readings resume on both."""
+    faults = [Fault("adapter_gone", "strap", at_s=60.0, duration_s=20.0)]
+    records, fleet, collector = _collect("easy-8k", faults=faults, stop_at_s=150.0)
+    athlete = fleet.athletes[0]
+    assert athlete.start_s is not None
+    assert athlete.strap is not None
+    assert athlete.footpod is not None
+    start = athlete.start_s
+    assert fleet.radio.adapter_present
+    for peripheral, kind in ((athlete.strap, HeartRateReading), (athlete.footpod, StrideReading)):
+        mine = [r for r in records if r.sensor == peripheral.address]
+        events = [r for r in mine if isinstance(r, LinkEvent)]
+        states = [e.state for e in events]
+        assert states.count(LinkState.ADAPTER_LOST) == 1, states
+        assert states.count(LinkState.ADAPTER_BACK) == 1, states
+        assert states.count(LinkState.CONNECTED) == 2, states
+        lost = next(e for e in events if e.state is LinkState.ADAPTER_LOST)
+        back = next(e for e in events if e.state is LinkState.ADAPTER_BACK)
+        assert "No Bluetooth adapter found" in lost.detail
+        assert "session stays open" in lost.detail
+        # The link dropped when the adapter went; it was noticed within a rescan interval.
+        down = next(e for e in events if e.state is LinkState.DISCONNECTED)
+        assert down.time_mono_s - start == pytest.approx(60.0, abs=1.0)
+        assert lost.time_mono_s - start == pytest.approx(60.0, abs=1.0)  # a scan probes at once
+        # Back within a probe interval of the adapter's return, reconnected right after.
+        assert 80.0 <= back.time_mono_s - start <= 80.0 + 6.0
+        up = [e for e in events if e.state is LinkState.CONNECTED][1]
+        assert 0.0 <= up.time_mono_s - back.time_mono_s <= 2.0
+        # Nothing while it was gone; readings up to the end after it came back.
+        readings = [r for r in mine if isinstance(r, kind)]
+        assert not [r for r in readings if down.time_mono_s < r.time_mono_s < up.time_mono_s]
+        assert readings[-1].time_mono_s - start >= 149.0
+        c = collector.counters()[peripheral.address]
+        assert c.connects == 2
+    assert collector.adapter_problem is None

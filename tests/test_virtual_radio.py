@@ -13,6 +13,8 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
     BleakCharacteristicNotFoundError,
     BleakDeviceNotFoundError,
     BleakError,
@@ -463,3 +465,38 @@ def test_runs_on_a_virtual_time_loop() -> None:
     elapsed, received = run_virtual(main)
     assert elapsed == pytest.approx(simulated_s, abs=1.0)
     assert received == [seq(i) for i in range(simulated_s)]
+
+
+async def test_adapter_removed_drops_links_and_fails_like_bluez_until_it_is_back(
+    radio: VirtualRadio,
+) -> None:
+    """The central's adapter goes (dongle pulled): the link drops with bleak's disconnected
+    callback, scans fail with what bleak's BlueZ backend raises without an adapter
+    (``BleakBluetoothNotAvailableError`` NO_BLUETOOTH), connects with BlueZ's "device not
+    found"; back, the same peripheral is found and connected again."""
+    strap = await add_strap(radio)
+    lost = asyncio.Event()
+    client = BleakClient(strap.address, disconnected_callback=lambda _c: lost.set(),
+                         backend=radio.client_backend)
+    await client.connect()
+    assert strap.connected
+    await radio.set_adapter_present(False)
+    assert not radio.adapter_present
+    async with asyncio.timeout(WAIT_S):
+        await lost.wait()
+    assert not client.is_connected
+    with pytest.raises(BleakBluetoothNotAvailableError) as info:
+        async with BleakScanner(backend=radio.scanner_backend):
+            pass
+    assert info.value.reason is BleakBluetoothNotAvailableReason.NO_BLUETOOTH
+    with pytest.raises(BleakError, match=r"device 'dev_.*' not found"):
+        await BleakClient(strap.address, backend=radio.client_backend).connect()
+    await radio.set_adapter_present(False)  # idempotent
+    await radio.set_adapter_present(True)
+    device = await BleakScanner.find_device_by_address(
+        strap.address, timeout=WAIT_S, backend=radio.scanner_backend
+    )
+    assert device is not None
+    async with BleakClient(device, backend=radio.client_backend) as again:
+        assert again.is_connected
+        assert strap.connected

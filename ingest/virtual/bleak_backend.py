@@ -36,7 +36,13 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 from bumble import att, core, hci
 from bumble.device import Peer
 
@@ -202,13 +208,64 @@ class VirtualCentral:
         self._last_adv_data: dict[str, bytes] = {}
         self._expecting: Any = None  # bumble Address of the connect in progress
         self._claimed: set[int] = set()  # connection handles owned by a client
+        self._present = True
         device.host.on("advertising_report", self._on_advertising_report)
         device.on("connection", self._on_connection)
+
+    # -------------------------------------------------------------- the adapter
+
+    @property
+    def present(self) -> bool:
+        """Whether the adapter is there (see :meth:`remove_adapter`)."""
+        return self._present
+
+    async def remove_adapter(self) -> None:
+        """The adapter goes away (USB dongle pulled, controller reset or crash).
+
+        Every link drops (clients get their disconnected callback), scanning stops, and until
+        :meth:`restore_adapter` bleak calls fail as on BlueZ without the adapter: a scan start
+        with ``BleakBluetoothNotAvailableError`` (``NO_BLUETOOTH``, "No Bluetooth adapters
+        found."), a connect with ``BleakError("device 'dev_…' not found")``. Idempotent.
+        """
+        if not self._present:
+            return
+        self._present = False
+        async with self._scan_lock:
+            if self._device.is_scanning:
+                await self._device.stop_scanning()
+        for connection in list(self._device.connections.values()):
+            try:
+                async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+                    await connection.disconnect(hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
+            except (TimeoutError, core.BaseBumbleError) as exc:
+                logger.debug("virtual central: dropping %s: %s", connection.peer_address, exc)
+
+    async def restore_adapter(self) -> None:
+        """The adapter is back: scanners still registered hear advertisements again;
+        connects work. Idempotent."""
+        if self._present:
+            return
+        self._present = True
+        async with self._scan_lock:
+            if self._scan_listeners and not self._device.is_scanning:
+                self._last_adv_data.clear()
+                await self._device.start_scanning(active=True, filter_duplicates=False)
+
+    def _require_adapter(self) -> None:
+        if not self._present:
+            raise BleakBluetoothNotAvailableError(
+                "No Bluetooth adapters found.", BleakBluetoothNotAvailableReason.NO_BLUETOOTH
+            )
 
     # -------------------------------------------------------------- scanning
 
     async def add_scan_listener(self, token: Hashable, listener: ScanListener) -> None:
-        """Registers a listener; starts scanning if it is the first."""
+        """Registers a listener; starts scanning if it is the first.
+
+        Raises:
+            BleakBluetoothNotAvailableError: the adapter is gone.
+        """
+        self._require_adapter()
         async with self._scan_lock:
             self._scan_listeners[token] = listener
             if not self._device.is_scanning:
@@ -219,7 +276,7 @@ class VirtualCentral:
         """Unregisters a listener; stops scanning after the last one."""
         async with self._scan_lock:
             self._scan_listeners.pop(token, None)
-            if not self._scan_listeners and self._device.is_scanning:
+            if not self._scan_listeners and self._present and self._device.is_scanning:
                 await self._device.stop_scanning()
 
     def _on_advertising_report(self, report: Any) -> None:
@@ -271,8 +328,11 @@ class VirtualCentral:
 
         Raises:
             BleakDeviceNotFoundError: no peripheral with this address on the radio.
+            BleakError: the adapter is gone (BlueZ's "device '…' not found").
             TimeoutError: no connection in time (e.g. peripheral out of range).
         """
+        if not self._present:
+            raise BleakError(f"device 'dev_{address.upper().replace(':', '_')}' not found")
         if not self.knows(address):
             raise BleakDeviceNotFoundError(
                 address, f"Device with address {address} was not found on the virtual radio"

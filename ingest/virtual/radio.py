@@ -163,6 +163,7 @@ class VirtualRadio:
         self._peripherals: dict[str, VirtualPeripheral] = {}
         self._link: Any = None
         self._central_device: Any = None
+        self._central: VirtualCentral | None = None
         self._jobs: asyncio.Queue[tuple[str, Callable[[], Awaitable[None]]]] | None = None
         self._worker = BackgroundTask("VirtualRadio")
         self._running = False
@@ -185,6 +186,7 @@ class VirtualRadio:
             central = VirtualCentral(
                 device=device, controller=controller, link=self._link, schedule=self._schedule
             )
+            self._central = central
             self.scanner_backend, self.client_backend = make_backend_classes(
                 central, label=str(self._id)
             )
@@ -261,6 +263,30 @@ class VirtualRadio:
         self._peripherals[address] = peripheral
         await peripheral._start()
         return peripheral
+
+    # -------------------------------------------------------------- faults
+
+    @property
+    def adapter_present(self) -> bool:
+        """Whether the central's adapter is there (see :meth:`set_adapter_present`)."""
+        central = self._central
+        return central is None or central.present
+
+    async def set_adapter_present(self, present: bool) -> None:
+        """Removes the central's adapter (``False``: a USB dongle pulled, ``hciconfig reset``, a
+        controller crash) or brings it back (``True``). Removed, every link drops and bleak
+        scans and connects fail as on BlueZ without an adapter; back, they work again.
+        Peripherals are unaffected (they advertise again after their link dropped).
+
+        Raises:
+            RuntimeError: the radio is not running.
+        """
+        if not self._running or self._central is None:
+            raise RuntimeError("VirtualRadio is not running: use 'async with VirtualRadio()'")
+        if present:
+            await self._central.restore_adapter()
+        else:
+            await self._central.remove_adapter()
 
     # -------------------------------------------------------------- background jobs
 

@@ -52,7 +52,7 @@ SUBSCRIBE_WAIT_S = 120.0
 # After the workout ends the collector keeps reading this long, so in-flight notifications land.
 DRAIN_S = 2.0
 
-FaultKind = Literal["drop", "silent", "no_contact", "low_battery", "garbage"]
+FaultKind = Literal["drop", "silent", "no_contact", "low_battery", "garbage", "adapter_gone"]
 SensorRole = Literal["strap", "footpod"]
 
 
@@ -65,6 +65,9 @@ class Fault:
     ``no_contact``: the strap reports no skin contact for ``duration_s`` (still sends HR).
     ``low_battery``: battery level falls to 8 %.
     ``garbage``: one malformed frame is sent.
+    ``adapter_gone``: the *collector's* Bluetooth adapter disappears for ``duration_s`` (USB
+    dongle pulled, controller reset): every link drops, scans and connects fail until it is
+    back. ``sensor`` is ignored; several athletes carrying the same fault remove it once.
     """
 
     kind: FaultKind
@@ -145,6 +148,7 @@ class VirtualAthlete:
         self.footpod: VirtualPeripheral | None = None
         self.start_s: float | None = None
         """Loop time at which the workout clock started."""
+        self._radio: VirtualRadio | None = None
         self._energy_kj = 0.0
 
     @property
@@ -163,6 +167,7 @@ class VirtualAthlete:
 
     async def attach(self, radio: VirtualRadio) -> None:
         """Create the two peripherals on ``radio`` (they start advertising)."""
+        self._radio = radio
         features = RscFeature.WALKING_OR_RUNNING_STATUS
         if self.options.send_length:
             features |= RscFeature.INSTANTANEOUS_STRIDE_LENGTH
@@ -325,6 +330,9 @@ class VirtualAthlete:
                 if f.kind == "drop":
                     await peripheral.set_reachable(False)
                     await peripheral.drop_link()
+                elif f.kind == "adapter_gone":
+                    assert self._radio is not None
+                    await self._radio.set_adapter_present(False)
                 elif f.kind == "low_battery":
                     await self._battery(peripheral, LOW_BATTERY_PCT)
                 elif f.kind == "garbage":
@@ -337,6 +345,11 @@ class VirtualAthlete:
             if f.kind == "drop" and i in applied and i not in restored and not f.active(t):
                 restored.add(i)
                 await peripheral.set_reachable(True)
+            if (f.kind == "adapter_gone" and i in applied and i not in restored
+                    and not f.active(t)):
+                restored.add(i)
+                assert self._radio is not None
+                await self._radio.set_adapter_present(True)
 
     async def _battery(self, peripheral: VirtualPeripheral, level: int) -> None:
         data = encode_battery_level(level)
