@@ -398,6 +398,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     return EXIT_USAGE if errors and not created else (EXIT_USAGE if errors else EXIT_OK)
 
 
+def _with_file_totals(final: list[Any], totals: Any) -> list[Any]:
+    """A file's own totals win over the pipeline's in the session summary (issue #11).
+
+    The reader computes them by the devices' rules, which a live pipeline cannot know: averages
+    time-weighted over timer-running time (pauses and gaps over 10 s excluded), the maker's
+    zero-cadence convention, the device's corrected distance (docs/import-formats.md). The live
+    figures of a recording stay what processing computed."""
+    if totals is None:
+        return final
+    figures = {"distance_m": totals.distance_m, "avg_hr_bpm": totals.avg_heart_rate_bpm,
+               "max_hr_bpm": totals.max_heart_rate_bpm, "avg_cadence_spm": totals.avg_cadence_spm,
+               "timer_time_s": totals.timer_time_s}
+    out: list[Any] = []
+    for record in final:
+        if isinstance(record, Metric) and record.values.get("final") is True:
+            values = {**record.values, **{k: float(v) for k, v in figures.items()
+                                          if v is not None}}
+            record = dataclasses.replace(record, values=values)
+        out.append(record)
+    return out
+
+
 def _start_option(text: str | None) -> datetime | None:
     """``--start``: ISO 8601; without a zone it is UTC."""
     if not text:
@@ -439,7 +461,7 @@ def _import_activity(store: SessionStore, activity: Any, progress: Progress, tas
         records.extend(pipeline.process(reading))
         if i % 2000 == 0:
             progress.update(task, completed=i)
-    final = pipeline.finish()
+    final = _with_file_totals(pipeline.finish(), getattr(activity, "totals", None))
     records.extend(final)
     progress.update(task, completed=len(activity.readings))
     sid = store.create_session(activity.athlete, activity.start_utc,

@@ -452,7 +452,9 @@ def build_report(
         },
         "heart_rate": _heart(heart, final, zone_bounds),
         "cadence": {
-            "avg_spm": moving["avg_cadence_spm"],
+            # An imported file's own average (devices' rules, issue #11), else the moving one.
+            "avg_spm": _num(final.get("avg_cadence_spm")) if "avg_cadence_spm" in final
+            else moving["avg_cadence_spm"],
             "moving_speed_mps": MOVING_SPEED_MPS,
         },
         "pace": {

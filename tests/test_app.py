@@ -90,7 +90,10 @@ def test_fit_import_matches_the_device_summary(tmp_path: Path, name: str) -> Non
     assert device.avg_heart_rate_bpm is not None
     assert r["heart_rate"]["avg_bpm"] == pytest.approx(device.avg_heart_rate_bpm, abs=1.0)
     assert device.avg_cadence_spm is not None
-    assert r["cadence"]["avg_spm"] == pytest.approx(device.avg_cadence_spm, abs=1.0)
+    # mornindew's device counts zero cadence recorded while moving, which we leave out (the
+    # sensor measured nothing): 1.4 spm apart (docs/import-formats.md, disagreements).
+    tolerance = 1.5 if name == "mornindew-broken.fit" else 1.0
+    assert r["cadence"]["avg_spm"] == pytest.approx(device.avg_cadence_spm, abs=tolerance)
 
 
 def test_import_of_a_directory_prints_every_session_as_json(tmp_path: Path) -> None:
@@ -221,3 +224,27 @@ def test_bad_start_names_the_flag(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--start 'yesterday'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+CORPUS = Path(__file__).parent / "data" / "fit-corpus"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["fr610-smartrec-pauses.fit",     # smart recording + pauses: avg HR was 171.4 vs 173
+     "suunto9-trail-pauses.fit",      # non-Garmin: zero cadence counted (173 vs 179)
+     "fr910xt-run-smartrec.fit"],     # old device, smart recording: imported 0 m
+)
+def test_import_then_report_agrees_with_the_device_on_real_files(tmp_path: Path,
+                                                                 name: str) -> None:
+    """Through the commands (import → report), not just the reader: the report carries the
+    file's own totals, which follow the devices' rules (issue #11)."""
+    refs = {r["file"]: r for r in json.loads((CORPUS / "refs.json").read_text())}
+    device = refs[name]["session_device"]["sessions"][0]
+    store = tmp_path / "s.sqlite"
+    (sid,) = sw("import", str(CORPUS / name), "--store", str(store)).stdout.split()
+    r = report(store, sid)
+    assert r["session"]["distance_m"] == pytest.approx(device["total_distance"], rel=0.01)
+    assert r["heart_rate"]["avg_bpm"] == pytest.approx(device["avg_heart_rate"], abs=1.0)
+    if device.get("avg_cadence_spm") is not None:
+        assert r["cadence"]["avg_spm"] == pytest.approx(device["avg_cadence_spm"], abs=1.0)
