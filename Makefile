@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/stridewatch demo
 
-# Debian's mosquitto (+ clients), influxdb, chromium and dbus (a real system bus for the Bluetooth
-# error paths) are real servers/browsers in the tests. Installed
+# Debian's mosquitto (+ clients), influxdb, chromium, dbus (a real system bus for the Bluetooth
+# error paths), espeak-ng and sox (spoken cues) are the real parts the tests use. Installed
 # when missing and running as root; otherwise the tests that need them fail loudly.
 system-deps:
 	@missing=""; \
@@ -25,6 +25,8 @@ system-deps:
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v dbus-daemon >/dev/null || missing="$$missing dbus"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
