@@ -36,6 +36,7 @@ from processing.settings import ProcessingSettings
 from stridewatch.config import (
     ConfigError,
     Settings,
+    SpeakSettings,
     default_settings,
     default_store_path,
     load_config,
@@ -102,6 +103,36 @@ def _add_config(p: argparse.ArgumentParser) -> None:
                         "(defaults without it)")
 
 
+def notify_targets(urls: Sequence[str], configured: Sequence[Any] = ()) -> list[Any]:
+    """``[[notify]]`` entries of the config, then each ``--notify URL`` (named cli-1, ...).
+
+    Raises a usage error (exit 2) for a URL Apprise cannot use, without printing its secret."""
+    from outputs.notify import NotifyConfigError, NotifyTarget, check_notify_url
+
+    targets: list[Any] = []
+    try:
+        for n in configured:
+            check_notify_url(n.url.get_secret_value())
+            targets.append(NotifyTarget.create(
+                n.name, n.url.get_secret_value(), athletes=n.athletes, kinds=n.kinds,
+                min_severity=n.min_severity))
+        for i, url in enumerate(urls, start=1):
+            check_notify_url(url)
+            targets.append(NotifyTarget.create(f"cli-{i}", url))
+    except (NotifyConfigError, ValueError) as exc:
+        raise _usage(f"--notify / [[notify]]: {exc}") from None
+    return targets
+
+
+def _add_alerting(p: argparse.ArgumentParser) -> None:
+    """``--notify URL`` (repeatable) and ``--speak`` (issue #12)."""
+    p.add_argument("--notify", metavar="URL", action="append", default=[],
+                   help="push every alert to this Apprise URL (ntfy://, tgram://, json://...; "
+                        "repeatable). URLs with tokens: prefer [[notify]] url_env in --config")
+    p.add_argument("--speak", action="store_true",
+                   help="say alerts aloud through espeak-ng (earbuds on a gateway, treadmill)")
+
+
 def _add_influx(p: argparse.ArgumentParser) -> None:
     p.add_argument("--influx", metavar="URL", help="InfluxDB server root, e.g. http://127.0.0.1:8086")
     p.add_argument("--influx-db", default="stridewatch",
@@ -153,6 +184,9 @@ async def _record_live(
     ha_discovery: bool,
     view: Any,
     collect: Callable[[Callable[[Reading], object]], Any],
+    speak: SpeakSettings | None = None,
+    real_time: bool = True,
+    notify: Sequence[Any] = (),
 ) -> tuple[SessionRecorder, Any, list[str]]:
     """Run ``collect(sink)`` with every record recorded, processed and forwarded.
 
@@ -169,7 +203,9 @@ async def _record_live(
         problems: list[str] = []
         try:
             async with live_outputs(store.store, athletes, influx=influx, mqtt=mqtt,
-                                    ha_discovery=ha_discovery) as outputs:
+                                    ha_discovery=ha_discovery, speak=speak,
+                                    real_time=real_time, notify=notify,
+                                    writer=store) as outputs:
                 recorder.publish = outputs.publish
                 try:
                     result = await collect(recorder.handle)
@@ -192,6 +228,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     store_path = Path(args.store) if args.store else default_store_path()
     influx = influx_target(args)
     mqtt = mqtt_target(args.mqtt)
+    notify = notify_targets(args.notify)
     view = LiveView(title=f"stridewatch demo: {args.workout}"
                           f"{' (low HRV)' if args.low_hrv else ''}, {args.athletes} athlete(s), "
                           f"{'max' if args.speed is None else f'{args.speed:g}x'} speed")
@@ -210,6 +247,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 store_path=store_path, synchronous="NORMAL", source=f"virtual:{args.workout}",
                 processing=default_settings().processing, athletes=names, influx=influx,
                 mqtt=mqtt, ha_discovery=False, view=view, collect=collect,
+                speak=SpeakSettings(status_every_s=None, voice=None) if args.speak else None,
+                real_time=args.speed == 1.0, notify=notify,
             )
 
     with view:
@@ -252,6 +291,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     influx = settings.influx if not args.influx else influx_target(args)
     mqtt = mqtt_target(args.mqtt or (settings.mqtt.url if settings.mqtt else None))
     athletes = sorted(settings.processing.athletes) or [args.athlete]
+    notify = notify_targets(args.notify, settings.notify)
     view = LiveView(title="stridewatch run (Ctrl-C ends the session)")
 
     async def collect(sink: Callable[[Reading], object]) -> None:
@@ -268,6 +308,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             processing=settings.processing, athletes=athletes, influx=influx, mqtt=mqtt,
             ha_discovery=settings.mqtt.ha_discovery if settings.mqtt else False, view=view,
             collect=collect,
+            speak=settings.speak or (SpeakSettings(status_every_s=None, voice=None)
+                                     if args.speak else None),
+            notify=notify,
         )
         for line in problems:  # a live run ends with Ctrl-C: its data stays stored (exit 0)
             print(f"stridewatch: warning: {line}", file=sys.stderr)
@@ -732,6 +775,7 @@ def add_commands(
                         "it never skips ahead), or 'max' (as fast as the CPU allows)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mqtt", metavar="URL", help="publish metrics and alerts (mqtt://host:port)")
+    _add_alerting(p)
     _add_store(p)
     _add_influx(p)
     p.set_defaults(func=cmd_demo)
@@ -741,6 +785,7 @@ def add_commands(
     p.add_argument("--athlete", default="athlete-1",
                    help="athlete for sensors found when the config assigns none")
     p.add_argument("--mqtt", metavar="URL")
+    _add_alerting(p)
     _add_store(p)
     _add_influx(p)
     p.set_defaults(func=cmd_run)

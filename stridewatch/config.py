@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -36,6 +37,7 @@ from outputs.secrets import (
     ENV_MQTT_USER,
     output_secrets,
 )
+from processing.records import AlertKind, Severity
 from processing.settings import AlertSettings, AthleteSettings, ProcessingSettings
 
 
@@ -123,6 +125,40 @@ class MqttConfig(_Model):
     ha_discovery: bool = False
 
 
+class NotifyConfig(_Model):
+    """One push target (``[[notify]]``): an Apprise URL, filters (issue #12)."""
+
+    name: Annotated[str, Field(min_length=1)] | None = None
+    """Shown in `status` and logs (default: notify-1, notify-2, ...)."""
+    url: str | None = None
+    """An Apprise URL (ntfy://, tgram://, json://, hassio://, ...). URLs often carry a token:
+    prefer ``url_env``."""
+    url_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    """The environment variable holding the URL (e.g. STRIDEWATCH_NOTIFY_COACH)."""
+    athletes: list[str] | None = None
+    """Only these athletes' alerts (default: everyone's)."""
+    kinds: list[AlertKind] | None = None
+    """Only these kinds (default: all)."""
+    min_severity: Severity = Severity.INFO
+
+    @model_validator(mode="after")
+    def _one_url(self) -> NotifyConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of 'url' (an Apprise URL) or 'url_env' (the "
+                             "environment variable that holds it)")
+        return self
+
+
+class SpeakConfig(_Model):
+    """Spoken cues on the gateway (``[speak]``, issue #12)."""
+
+    enabled: bool = True
+    status_every_s: Annotated[float, Field(gt=0)] | None = None
+    """Also say distance, pace and heart rate this often (default: alerts only)."""
+    voice: str | None = None
+    """An espeak-ng voice (``espeak-ng --voices``), e.g. "en-gb"."""
+
+
 class OutputsConfig(_Model):
     influx: InfluxConfig | None = None
     mqtt: MqttConfig | None = None
@@ -147,6 +183,8 @@ class ConfigFile(_Model):
     sources: SourcesConfig = SourcesConfig()
     outputs: OutputsConfig = OutputsConfig()
     alerts: AlertsConfig = AlertsConfig()
+    notify: list[NotifyConfig] = []
+    speak: SpeakConfig | None = None
 
     @field_validator("athletes")
     @classmethod
@@ -170,6 +208,23 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class NotifySettings:
+    """One push target with its URL resolved (a secret: never printed)."""
+
+    name: str
+    url: SecretStr
+    athletes: tuple[str, ...] | None
+    kinds: tuple[AlertKind, ...] | None
+    min_severity: Severity
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SpeakSettings:
+    status_every_s: float | None
+    voice: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class MqttSettings:
     url: str
     ha_discovery: bool
@@ -186,6 +241,8 @@ class Settings:
     ble: bool
     mqtt_source: str | None
     influx: InfluxTarget | None
+    notify: tuple[NotifySettings, ...] = ()
+    speak: SpeakSettings | None = None
     """The one InfluxDB settings shape (:class:`outputs.influx.InfluxTarget`), secrets
     from the environment."""
     mqtt: MqttSettings | None
@@ -257,6 +314,19 @@ def _secrets(cfg: ConfigFile, env: Mapping[str, str]) -> tuple[list[Problem], di
                 )
             except InfluxConfigError as exc:
                 problems.append(Problem("outputs.influx", str(exc)))
+    urls: list[SecretStr] = []
+    for i, n in enumerate(cfg.notify):
+        if n.url_env is not None:
+            from_env = env.get(n.url_env)
+            if not from_env:
+                problems.append(Problem(f"notify[{i}].url_env",
+                                        f"set the environment variable {n.url_env} to the "
+                                        "Apprise URL"))
+                continue
+            urls.append(SecretStr(from_env))
+        else:
+            urls.append(SecretStr(n.url or ""))
+    found["notify_urls"] = urls
     mqtt = cfg.outputs.mqtt
     if mqtt is not None and mqtt.auth == "password":
         for var, value in ((ENV_MQTT_USER, secrets.mqtt_user),
@@ -272,7 +342,7 @@ def _secrets_of_raw(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Pro
     """Missing secrets, found even when other parts of the file are invalid."""
     outputs = data.get("outputs")
     if not isinstance(outputs, Mapping):
-        return []
+        outputs = {}
     partial: dict[str, Any] = {}
     for key, model in (("influx", InfluxConfig), ("mqtt", MqttConfig)):
         raw = outputs.get(key)
@@ -281,7 +351,15 @@ def _secrets_of_raw(data: Mapping[str, Any], env: Mapping[str, str]) -> list[Pro
                 partial[key] = model.model_validate(raw)
             except ValidationError:
                 continue
-    problems, _ = _secrets(ConfigFile(outputs=OutputsConfig(**partial)), env)
+    notify: list[NotifyConfig] = []
+    raw_notify = data.get("notify")
+    for raw in raw_notify if isinstance(raw_notify, list) else []:
+        if isinstance(raw, Mapping):
+            try:
+                notify.append(NotifyConfig.model_validate(raw))
+            except ValidationError:
+                continue
+    problems, _ = _secrets(ConfigFile(outputs=OutputsConfig(**partial), notify=notify), env)
     return problems
 
 
@@ -367,7 +445,19 @@ def settings_from(cfg: ConfigFile, secrets: Mapping[str, Any] | None = None) -> 
     mqtt = None
     if cfg.outputs.mqtt is not None:
         mqtt = MqttSettings(url=cfg.outputs.mqtt.url, ha_discovery=cfg.outputs.mqtt.ha_discovery)
+    urls: list[SecretStr] = list(secrets.get("notify_urls") or [])
+    notify = tuple(
+        NotifySettings(name=n.name or f"notify-{i + 1}", url=url,
+                       athletes=tuple(n.athletes) if n.athletes is not None else None,
+                       kinds=tuple(n.kinds) if n.kinds is not None else None,
+                       min_severity=n.min_severity)
+        for i, (n, url) in enumerate(zip(cfg.notify, urls, strict=False))
+    )
+    speak = (SpeakSettings(status_every_s=cfg.speak.status_every_s, voice=cfg.speak.voice)
+             if cfg.speak is not None and cfg.speak.enabled else None)
     return Settings(
+        notify=notify,
+        speak=speak,
         processing=processing,
         sensors=tuple(sensors),
         store_path=Path(cfg.store.path).expanduser() if cfg.store.path else default_store_path(),

@@ -21,11 +21,14 @@ from typing import Any
 from ingest.records import Reading
 from outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
 from outputs.mqtt import MqttAlertSender, MqttPublisher, MqttTarget
+from outputs.notify import Notifier, NotifyTarget
 from outputs.outbox import StoreOutbox
+from outputs.speech import DEFAULT_TIMEOUT_S, Speaker
 from outputs.store import AsyncStore, SessionStore
 from processing.pipeline import AthleteHistory, Pipeline
-from processing.records import Metric, MetricGroup, ProcessingOutput
+from processing.records import Alert, Metric, MetricGroup, ProcessingOutput
 from processing.settings import ProcessingSettings
+from stridewatch.config import SpeakSettings
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,10 @@ class LiveOutputs:
     publishers: dict[str, MqttPublisher]
     alerts: MqttAlertSender | None
     delivery: OutboxDelivery | None
+    speaker: Speaker | None = None
+    notifier: Notifier | None = None
+    writer: AsyncStore | None = None
+    """The run's store writer: an alert is committed at once (phones wait for it)."""
 
     def publish(self, athlete: str, out: ProcessingOutput) -> None:
         publisher = self.publishers.get(athlete)
@@ -151,6 +158,19 @@ class LiveOutputs:
             publisher.publish_nowait(out)  # alerts are skipped there: the sender has them
         if self.alerts is not None:
             self.alerts.notify()
+        if self.delivery is not None:
+            self.delivery.notify()
+        if self.speaker is not None:
+            self.speaker.publish(out)  # never blocks: a bounded queue, stale cues dropped
+        if isinstance(out, Alert) and self.writer is not None:
+            self.writer.commit_soon()  # the outbox outputs wake on the commit
+
+    def wake(self) -> None:
+        """New records were committed: the outbox outputs look now, not at their next poll."""
+        if self.alerts is not None:
+            self.alerts.notify()
+        if self.notifier is not None:
+            self.notifier.notify()
         if self.delivery is not None:
             self.delivery.notify()
 
@@ -163,10 +183,14 @@ class LiveOutputs:
             ok = await self.delivery.drain(timeout_s) and ok
         if self.alerts is not None:
             ok = await drain_alerts(self.alerts, deadline) and ok
+        if self.notifier is not None:
+            ok = await self.notifier.drain(max(0.0, deadline - time.monotonic())) and ok
         for publisher in self.publishers.values():
             left = max(0.0, deadline - time.monotonic())
             if publisher.link.connected:
                 await publisher.flush(left)
+        if self.speaker is not None:  # the last alert is still said (at most 5 s more)
+            await self.speaker.drain(min(max(0.0, deadline - time.monotonic()), 5.0))
         return ok
 
     def problems(self) -> list[str]:
@@ -186,6 +210,8 @@ class LiveOutputs:
             lines.append(f"MQTT broker {failed.url} was never reached: "
                          f"{failed.last_error or 'no answer'}; alerts wait in the store "
                          "(`stridewatch push --mqtt URL` sends them)")
+        if self.notifier is not None:
+            lines += self.notifier.problems()
         return lines
 
     def status(self) -> dict[str, Any]:
@@ -204,6 +230,12 @@ class LiveOutputs:
                 "connected": link.connected if link else None,
                 "last_error": link.last_error if link else None,
             }
+        if self.notifier is not None:
+            info["notify"] = self.notifier.status()
+        if self.speaker is not None:
+            sp = self.speaker
+            info["speak"] = {"available": sp.available, "reason": sp.reason,
+                             **dataclasses.asdict(sp.stats), "last_error": sp.last_error}
         return info
 
 
@@ -229,10 +261,25 @@ async def live_outputs(
     influx: InfluxTarget | None,
     mqtt: MqttTarget | None,
     ha_discovery: bool = False,
+    speak: SpeakSettings | None = None,
+    real_time: bool = True,
+    notify: Sequence[NotifyTarget] = (),
+    writer: AsyncStore | None = None,
 ) -> AsyncIterator[LiveOutputs]:
-    """Open the network outputs; on exit, drain them for at most ``DRAIN_TIMEOUT_S`` real
-    seconds (what is left stays in the store's outbox)."""
+    """Open the outputs; on exit, drain them for at most ``DRAIN_TIMEOUT_S`` real seconds
+    (what is left stays in the store's outbox). ``real_time``: the loop's clock is the wall
+    clock (False for the demo's virtual clocks, where a synthesiser timeout would be virtual).
+    """
     async with contextlib.AsyncExitStack() as stack:
+        speaker: Speaker | None = None
+        if speak is not None:
+            speaker = await stack.enter_async_context(Speaker(
+                voice=speak.voice, status_every_s=speak.status_every_s,
+                say_athlete=len(athletes) > 1,
+                timeout_s=DEFAULT_TIMEOUT_S if real_time else None,
+            ))
+            if not speaker.available:
+                log.warning("%s", speaker.reason)
         publishers: dict[str, MqttPublisher] = {}
         alerts: MqttAlertSender | None = None
         if mqtt is not None:
@@ -242,14 +289,19 @@ async def live_outputs(
                                   ha_discovery=ha_discovery)
                 )
             alerts = await stack.enter_async_context(MqttAlertSender(mqtt, StoreOutbox(store)))
+        notifier: Notifier | None = None
+        if notify:
+            notifier = await stack.enter_async_context(Notifier(store, notify))
         delivery: OutboxDelivery | None = None
         stop = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             if influx is not None:
-                writer = await stack.enter_async_context(InfluxWriter(influx))
-                delivery = OutboxDelivery(store, writer)
+                influx_writer = await stack.enter_async_context(InfluxWriter(influx))
+                delivery = OutboxDelivery(store, influx_writer)
                 tg.create_task(_deliver(delivery, stop), name="influx-delivery")
-            outputs = LiveOutputs(publishers, alerts, delivery)
+            outputs = LiveOutputs(publishers, alerts, delivery, speaker, notifier, writer)
+            if writer is not None:
+                writer.add_commit_listener(lambda _n: outputs.wake())
             try:
                 yield outputs
             finally:

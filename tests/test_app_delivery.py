@@ -237,3 +237,54 @@ def test_killed_recorder_session_is_closed_interrupted_and_push_delivers_its_bac
         stored = [a.id for r in s.sessions() for a in s.alerts(r.id)]
     received = [m["id"] for m in subscriber()]
     assert set(received) == set(stored)  # at least once; duplicates only with the same id
+
+
+async def test_spoken_cues_take_every_alert_without_blocking_the_recording(
+    tmp_path: Path,
+) -> None:
+    """`--speak` wiring: the run's alerts reach the speaker's queue (said by espeak-ng, or
+    counted as failed where this machine has no audio device), and the recording completes."""
+    from stridewatch.config import SpeakSettings
+
+    settings = ProcessingSettings(alerts=AlertSettings(cooldown_s=60.0))
+    raised: list[Alert] = []
+    async with AsyncStore.open(tmp_path / "s.sqlite") as store:
+        recorder = SessionRecorder(
+            store, "test", settings,
+            on_output=lambda _r, outs: raised.extend(o for o in outs if isinstance(o, Alert)))
+        async with live_outputs(store.store, ["ana"], influx=None, mqtt=None,
+                                speak=SpeakSettings(status_every_s=None, voice=None)) as outputs:
+            recorder.publish = outputs.publish
+            for reading in _surging_readings("ana", datetime(2026, 5, 1, tzinfo=UTC), 0.0):
+                recorder.handle(reading)
+            status = outputs.status()["speak"]
+    assert len(raised) >= 2
+    assert status["available"] is True, status["reason"]
+    assert status["queued"] == len(raised)
+
+
+def test_demo_pushes_one_notification_per_alert_to_a_webhook(tmp_path: Path) -> None:
+    """Issue #12's end-to-end test: `demo --low-hrv --athletes 3 --notify json://...` delivers
+    exactly one notification per alert of the reports, with the alert's id and text."""
+    import re
+
+    from http_receiver import HttpReceiver
+
+    store = tmp_path / "s.sqlite"
+    with HttpReceiver() as receiver:
+        done = _cli("demo", "--low-hrv", "--athletes", "3", "--speed", "max",
+                    "--store", str(store), "--notify", receiver.url("json", "/hook"),
+                    timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        got = receiver.snapshot()
+    with SessionStore.open(store) as s:
+        stored = [a for r in s.sessions() for a in s.alerts(r.id)]
+        assert s.output_backlogs({"notify:cli-1": ("alert",)}) == {"notify:cli-1": 0}
+    ids = [m.group(1) for r in got for m in [re.search(r"alert id: (\S+)", r.text())] if m]
+    assert len(stored) >= 3
+    assert sorted(ids) == sorted(a.id for a in stored)  # exactly once each
+    by_id = {a.id: a for a in stored}
+    for request in got:
+        text = request.text()
+        alert = by_id[re.search(r"alert id: (\S+)", text).group(1)]  # type: ignore[union-attr]
+        assert alert.athlete in text

@@ -110,3 +110,26 @@ def test_piping_into_a_closed_reader_ends_quietly(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
     assert "BrokenPipe" not in err, err
+
+
+def test_notify_and_speak_sections(tmp_path: Path) -> None:
+    path = tmp_path / "n.toml"
+    path.write_text('[[notify]]\nname = "coach"\nurl_env = "STRIDEWATCH_NOTIFY_COACH"\n'
+                    'athletes = ["Ana"]\nkinds = ["hr_surge"]\nmin_severity = "warning"\n\n'
+                    '[[notify]]\nurl = "json://127.0.0.1:9/hook"\n\n'
+                    "[speak]\nstatus_every_s = 300\n", encoding="utf-8")
+    s = load_config(path, env={"STRIDEWATCH_NOTIFY_COACH": "ntfy://ntfy.sh/t0ken"})
+    coach, other = s.notify
+    assert coach.name == "coach"
+    assert coach.url.get_secret_value() == "ntfy://ntfy.sh/t0ken"
+    assert "t0ken" not in repr(coach)
+    assert coach.athletes == ("Ana",)
+    assert [k.value for k in coach.kinds or ()] == ["hr_surge"]
+    assert coach.min_severity.value == "warning"
+    assert other.name == "notify-2"
+    assert other.athletes is None
+    assert s.speak is not None
+    assert s.speak.status_every_s == 300
+    problems = [str(p) for p in check_config(path, env={})]
+    assert problems == ["notify[0].url_env: set the environment variable "
+                        "STRIDEWATCH_NOTIFY_COACH to the Apprise URL"]

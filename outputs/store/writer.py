@@ -80,6 +80,7 @@ class AsyncStore:
         self._error: StoreError | None = None
         self._closed = False
         self._wake = asyncio.Event()
+        self._listeners: list[Callable[[int], None]] = []
         self._drain_lock = asyncio.Lock()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._runner = BackgroundTask("AsyncStore")
@@ -140,6 +141,17 @@ class AsyncStore:
         self._buffer.append((session_id, record))
         if len(self._buffer) >= self._batch_size:
             self._wake.set()
+
+    def commit_soon(self) -> None:
+        """Commit what is buffered now instead of at the next interval (never blocks).
+
+        For records someone waits for: an alert is pushed to phones from the outbox, so it is
+        committed at once rather than up to ``batch_interval_s`` later (issue #12)."""
+        self._wake.set()
+
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Also call ``listener(total_committed)`` after each commit (outputs wake on it)."""
+        self._listeners.append(listener)
 
     def extend(self, session_id: str, records: Sequence[Record]) -> None:
         """Queue several records of one session (see :meth:`add`)."""
@@ -242,3 +254,5 @@ class AsyncStore:
         self._committed += n
         if self._on_commit is not None:
             self._on_commit(self._committed)
+        for listener in self._listeners:
+            listener(self._committed)
