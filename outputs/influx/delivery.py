@@ -19,13 +19,10 @@ next to no real time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from outputs.influx.classify import OutcomeKind
 from outputs.influx.status import (
@@ -38,6 +35,7 @@ from outputs.influx.target import InfluxAuthError
 from outputs.influx.writer import InfluxWriter
 from outputs.lineprotocol import encode_point
 from outputs.store import OutboxItem, SessionStore
+from outputs.waiting import RealDeadline, wait_any
 
 __all__ = ["OutboxDelivery"]
 
@@ -171,59 +169,32 @@ class OutboxDelivery:
         waits are cut short. Returns False at the deadline, or as soon as the delivery has
         stopped or failed with records left. Woken by delivery progress, never by polling.
         """
-        loop = asyncio.get_running_loop()
-        expired: asyncio.Future[None] = loop.create_future()
-
-        def expire() -> None:
-            if not expired.done():
-                expired.set_result(None)
-
-        def fire() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(expire)
-
-        timer = threading.Timer(max(0.0, timeout_s), fire)
-        timer.daemon = True
-        deadline = time.monotonic() + timeout_s
         self._draining += 1
         self._urgent.set()
         self._wake.set()
-        timer.start()
         try:
-            while True:
-                self._changed.clear()
-                backlog = await self.outbox.backlog(self.output, kinds=self.kinds)
-                self._backlog = backlog
-                if backlog == 0:
-                    return True
-                if self._state in (DeliveryState.STOPPED, DeliveryState.FAILED):
-                    return False
-                if expired.done() or time.monotonic() >= deadline:
-                    return False
-                changed = asyncio.ensure_future(self._changed.wait())
-                waits: list[asyncio.Future[Any]] = [changed, expired]
-                try:
-                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    changed.cancel()
+            async with RealDeadline(timeout_s) as deadline:
+                while True:
+                    self._changed.clear()
+                    backlog = await self.outbox.backlog(self.output, kinds=self.kinds)
+                    self._backlog = backlog
+                    if backlog == 0:
+                        return True
+                    if self._state in (DeliveryState.STOPPED, DeliveryState.FAILED):
+                        return False
+                    if deadline.expired:
+                        return False
+                    await deadline.wait(self._changed)
         finally:
-            timer.cancel()
             self._draining -= 1
             if not self._draining:
                 self._urgent.clear()
-            if not expired.done():
-                expired.cancel()
 
     # ---------------------------------------------------------------- the loop
 
     async def _wait(self, delay_s: float, *events: asyncio.Event | None) -> None:
         """Sleep ``delay_s`` (loop time) or until one of ``events`` is set."""
-        waits = [asyncio.ensure_future(e.wait()) for e in events if e is not None]
-        try:
-            await asyncio.wait(waits, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
+        await wait_any(delay_s, *events)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Deliver until ``stop`` is set (or forever); on stop, one last attempt to flush.

@@ -28,7 +28,6 @@ import enum
 import logging
 import random
 import threading
-import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Final, Self
@@ -38,6 +37,7 @@ from outputs.influx.status import DeliveryOutbox, StoreDeliveryOutbox
 from outputs.notify.route import NotifyMessage, NotifyTarget, TargetRouter
 from outputs.notify.sender import AppriseSender, Sender, SendOutcome
 from outputs.store import OutboxItem, SessionStore
+from outputs.waiting import RealDeadline, wait_any
 from processing.records import Alert
 
 __all__ = [
@@ -218,60 +218,33 @@ class NotifyDelivery:
         Needs :meth:`run` running. Draining ends the cooldowns early: held summaries are sent
         now (a drain is the end of a run). True when nothing is left.
         """
-        loop = asyncio.get_running_loop()
-        expired: asyncio.Future[None] = loop.create_future()
-
-        def expire() -> None:
-            if not expired.done():
-                expired.set_result(None)
-
-        def fire() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(expire)
-
-        timer = threading.Timer(max(0.0, timeout_s), fire)
-        timer.daemon = True
-        deadline = time.monotonic() + timeout_s
         self._draining += 1
         self._urgent.set()
         self._wake.set()
-        timer.start()
         try:
-            while True:
-                self._changed.clear()
-                backlog = await self.outbox.backlog(self.output, kinds=ALERT_KINDS)
-                self._backlog = backlog
-                if backlog == 0 and self._plan is None and not self._summaries \
-                        and not self.router.held:  # fmt: skip
-                    return True
-                if self._state is NotifyState.STOPPED:
-                    return False
-                if expired.done() or time.monotonic() >= deadline:
-                    return False
-                changed = asyncio.ensure_future(self._changed.wait())
-                waits: list[asyncio.Future[Any]] = [changed, expired]
-                try:
-                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    changed.cancel()
+            async with RealDeadline(timeout_s) as deadline:
+                while True:
+                    self._changed.clear()
+                    backlog = await self.outbox.backlog(self.output, kinds=ALERT_KINDS)
+                    self._backlog = backlog
+                    if backlog == 0 and self._plan is None and not self._summaries \
+                            and not self.router.held:  # fmt: skip
+                        return True
+                    if self._state is NotifyState.STOPPED:
+                        return False
+                    if deadline.expired:
+                        return False
+                    await deadline.wait(self._changed)
         finally:
-            timer.cancel()
             self._draining -= 1
             if not self._draining:
                 self._urgent.clear()
-            if not expired.done():
-                expired.cancel()
 
     # ---------------------------------------------------------------- the loop
 
     async def _wait(self, delay_s: float, *events: asyncio.Event | None) -> None:
-        waits = [asyncio.ensure_future(e.wait()) for e in events if e is not None]
-        try:
-            await asyncio.wait(waits, timeout=max(0.0, delay_s),
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
+        """Sleep ``delay_s`` (loop time) or until one of ``events`` is set."""
+        await wait_any(delay_s, *events)
 
     def _now_s(self, athlete: str) -> float | None:
         """``athlete``'s event time now, estimated from its last alert and the loop clock."""
