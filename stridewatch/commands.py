@@ -604,7 +604,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 PUSH_TIMEOUT_S = 600.0
 """Bound on one `push` (real seconds): a backlog of hours of a team goes in well under that."""
 PUSH_GIVE_UP_ATTEMPTS = 3
-"""Failed attempts with no success before `push` says the server cannot be reached (exit 1)."""
+"""Failed attempts with no success before `push` says the broker cannot be reached (exit 1)."""
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -664,18 +664,16 @@ async def _push_influx(store: SessionStore, target: InfluxTarget, sid: str | Non
 
 
 async def _drain_with_progress(delivery: Any, progress: Progress, task: Any, start: int) -> bool:
-    """Drain in 1 s steps of real time, updating the bar; give up early when the server was
-    never reached after a few attempts."""
-    deadline = time.monotonic() + PUSH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if await delivery.drain(1.0):
-            progress.update(task, completed=max(start, 1))
-            return True
-        p = delivery.progress
-        progress.update(task, completed=min(p.delivered, start))
-        if not p.ever_ok and p.failed_attempts >= PUSH_GIVE_UP_ATTEMPTS:
-            return False
-    return False
+    """Drain with a progress bar (see :func:`stridewatch.session.drain_delivery`)."""
+    from stridewatch.session import drain_delivery
+
+    def step() -> None:
+        progress.update(task, completed=min(delivery.progress.delivered, start))
+
+    ok = await drain_delivery(delivery, time.monotonic() + PUSH_TIMEOUT_S, step)
+    if ok:
+        progress.update(task, completed=max(start, 1))
+    return ok
 
 
 async def _resend_session(store: SessionStore, writer: Any, sid: str) -> list[str]:

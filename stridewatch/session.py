@@ -180,7 +180,7 @@ class LiveOutputs:
         deadline = time.monotonic() + timeout_s
         ok = True
         if self.delivery is not None:
-            ok = await self.delivery.drain(timeout_s) and ok
+            ok = await drain_delivery(self.delivery, deadline) and ok
         if self.alerts is not None:
             ok = await drain_alerts(self.alerts, deadline) and ok
         if self.notifier is not None:
@@ -237,6 +237,28 @@ class LiveOutputs:
             info["speak"] = {"available": sp.available, "reason": sp.reason,
                              **dataclasses.asdict(sp.stats), "last_error": sp.last_error}
         return info
+
+
+GIVE_UP_ATTEMPTS = 3
+"""Failed attempts, none ever successful, after which a drain stops waiting: a server that
+refused or never answered three times will not take the backlog in the next seconds."""
+
+
+async def drain_delivery(delivery: OutboxDelivery, deadline: float,
+                         on_step: Callable[[], None] | None = None) -> bool:
+    """Until ``deadline`` (``time.monotonic``): InfluxDB holds everything the store does.
+
+    In real-time steps of at most 1 s (``on_step`` after each, e.g. a progress bar); gives up
+    early when the server was never reached after :data:`GIVE_UP_ATTEMPTS` attempts."""
+    while time.monotonic() < deadline:
+        if await delivery.drain(min(1.0, deadline - time.monotonic())):
+            return True
+        if on_step is not None:
+            on_step()
+        p = delivery.progress
+        if not p.ever_ok and p.failed_attempts >= GIVE_UP_ATTEMPTS:
+            return False
+    return False
 
 
 async def drain_alerts(sender: MqttAlertSender, deadline: float) -> bool:
@@ -305,9 +327,11 @@ async def live_outputs(
             try:
                 yield outputs
             finally:
+                started = time.monotonic()
                 if not await outputs.drain(DRAIN_TIMEOUT_S):
-                    log.warning("outputs did not drain within %.0f s; the backlog stays in the "
-                                "store (stridewatch push sends it later)", DRAIN_TIMEOUT_S)
+                    log.warning("not everything was delivered (gave up after %.1f s); the "
+                                "backlog stays in the store (stridewatch push sends it later)",
+                                time.monotonic() - started)
                 stop.set()
                 if delivery is not None:
                     delivery.notify()
