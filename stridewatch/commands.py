@@ -584,8 +584,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from outputs.mqtt import OUTPUT_NAME as MQTT_OUTPUT
 
     with open_store(args.store) as store:
-        backlogs = store.output_backlogs({"influx": None, MQTT_OUTPUT: ALERT_KINDS})
         cursors = store.cursors()
+        # What each output takes from the store: InfluxDB everything; MQTT and every push
+        # target (notify:<name>) the alerts only.
+        kinds = {name: (None if name == "influx" else ALERT_KINDS) for name in cursors}
+        backlogs = store.output_backlogs({"influx": None, MQTT_OUTPUT: ALERT_KINDS, **kinds})
         info: dict[str, Any] = {
             output: {"backlog": backlog, "delivered_seq": cursors.get(output, 0),
                      "dead_letters": len(store.dead_letters(output))}
@@ -612,8 +615,9 @@ def cmd_push(args: argparse.Namespace) -> int:
     re-send a named session to InfluxDB (idempotent: the same points overwrite themselves)."""
     influx = influx_target(args)
     mqtt = mqtt_target(args.mqtt)
-    if influx is None and mqtt is None:
-        raise _usage("push needs --influx URL and/or --mqtt URL")
+    notify = notify_targets(args.notify)
+    if influx is None and mqtt is None and not notify:
+        raise _usage("push needs --influx URL, --mqtt URL and/or --notify URL")
     with open_store(args.store) as store:
         sid = _resolve_session(store, args.session) if args.session else None
 
@@ -623,6 +627,8 @@ def cmd_push(args: argparse.Namespace) -> int:
                 problems += await _push_influx(store, influx, sid)
             if mqtt is not None:
                 problems += await _push_alerts(store, mqtt)
+            if notify:
+                problems += await _push_notify(store, notify)
             return problems
 
         problems = timewarp.run(main(), speed=1.0)
@@ -705,6 +711,20 @@ async def _resend_session(store: SessionStore, writer: Any, sid: str) -> list[st
     print(f"pushed session {sid}: {len(records)} records, {sent} points to "
           f"{writer.target.url} (idempotent: pushing again overwrites the same points)")
     return []
+
+
+async def _push_notify(store: SessionStore, targets: Sequence[Any]) -> list[str]:
+    """Stored alerts a push target has not confirmed (same cursor as the run's: the targets of
+    `--notify` are named cli-1, cli-2, ... in both)."""
+    from outputs.notify import Notifier
+    from stridewatch.session import drain_notifier
+
+    async with Notifier(store, targets) as notifier:
+        await drain_notifier(notifier, time.monotonic() + PUSH_TIMEOUT_S)
+        problems = notifier.problems()
+        for name, s in sorted(notifier.status().items()):
+            print(f"notify:{name}: {s['sent']} sent, backlog {s['backlog']}")
+    return problems
 
 
 async def _push_alerts(store: SessionStore, target: MqttTarget) -> list[str]:
@@ -828,6 +848,9 @@ def add_commands(
     _add_influx(p)
     p.add_argument("--mqtt", metavar="URL",
                    help="send stored alerts the broker has not acknowledged (QoS 1)")
+    p.add_argument("--notify", metavar="URL", action="append", default=[],
+                   help="send stored alerts this push target has not confirmed (as in the "
+                        "run: the n-th --notify is the same target)")
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("status", help="delivery backlog and dead letters of the store")

@@ -184,7 +184,7 @@ class LiveOutputs:
         if self.alerts is not None:
             ok = await drain_alerts(self.alerts, deadline) and ok
         if self.notifier is not None:
-            ok = await self.notifier.drain(max(0.0, deadline - time.monotonic())) and ok
+            ok = await drain_notifier(self.notifier, deadline) and ok
         for publisher in self.publishers.values():
             left = max(0.0, deadline - time.monotonic())
             if publisher.link.connected:
@@ -257,6 +257,18 @@ async def drain_delivery(delivery: OutboxDelivery, deadline: float,
             on_step()
         p = delivery.progress
         if not p.ever_ok and p.failed_attempts >= GIVE_UP_ATTEMPTS:
+            return False
+    return False
+
+
+async def drain_notifier(notifier: Notifier, deadline: float) -> bool:
+    """Until ``deadline``: every push target confirmed every stored alert; gives up early on
+    targets never reached after :data:`GIVE_UP_ATTEMPTS` attempts."""
+    while time.monotonic() < deadline:
+        if await notifier.drain(min(1.0, deadline - time.monotonic())):
+            return True
+        if all(not s["ever_ok"] and s["failed_attempts"] >= GIVE_UP_ATTEMPTS
+               for s in notifier.status().values()):
             return False
     return False
 

@@ -288,3 +288,45 @@ def test_demo_pushes_one_notification_per_alert_to_a_webhook(tmp_path: Path) -> 
         text = request.text()
         alert = by_id[re.search(r"alert id: (\S+)", text).group(1)]  # type: ignore[union-attr]
         assert alert.athlete in text
+
+
+async def test_notifications_a_dead_service_missed_show_in_status_and_push_sends_them(
+    tmp_path: Path,
+) -> None:
+    """The push service is down for the whole run: its alerts wait under notify:cli-1 in
+    `status`; `push --notify URL` (the same first --notify) sends each once."""
+    from http_receiver import HttpReceiver
+
+    from outputs.notify import NotifyTarget
+
+    store_path = tmp_path / "s.sqlite"
+    dead = f"json://127.0.0.1:{free_port()}/hook"
+    settings = ProcessingSettings(alerts=AlertSettings(cooldown_s=60.0))
+    async with AsyncStore.open(store_path) as store:
+        recorder = SessionRecorder(store, "test", settings)
+        async with live_outputs(store.store, ["ana"], influx=None, mqtt=None,
+                                notify=[NotifyTarget.create("cli-1", dead)],
+                                writer=store) as outputs:
+            recorder.publish = outputs.publish
+            for reading in _surging_readings("ana", datetime(2026, 5, 1, tzinfo=UTC), 0.0):
+                recorder.handle(reading)
+            recorder.finish()
+            await store.flush()
+        problems = outputs.problems()
+        await store.flush()
+        recorder.close_sessions()
+    assert any("json://127.0.0.1" in p for p in problems), problems
+    status = json.loads(_cli("status", "--store", str(store_path)).stdout)
+    waiting = status["notify:cli-1"]["backlog"]
+    assert waiting >= 2
+    with HttpReceiver() as receiver:
+        done = _cli("push", "--store", str(store_path), "--notify", receiver.url("json"))
+        got = receiver.snapshot()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(_cli("status", "--store", str(store_path)).stdout)[
+        "notify:cli-1"]["backlog"] == 0
+    with SessionStore.open(store_path) as s:
+        stored = sorted(a.id for r in s.sessions() for a in s.alerts(r.id))
+    import re
+    sent = sorted(m.group(1) for r in got for m in re.finditer(r"alert id: (\S+)", r.text()))
+    assert sent == stored

@@ -7,7 +7,8 @@ sends the messages with an :class:`~outputs.notify.sender.AppriseSender` (its ow
 thread: never blocking processing) and moves the cursor past an alert only after Apprise
 reported success for all of its messages — at least once; the alert id in the body
 de-duplicates. A failure is retried with full-jitter backoff (:func:`ingest.backoff.
-backoff_delay_s`); an alert still undeliverable after ``max_attempts`` goes to the store's dead
+backoff_delay_s`); an alert the service answered with errors ``max_attempts`` times (a service
+that is unreachable does not count: the alert waits in the store) goes to the store's dead
 letters with the cause and the cursor moves on.
 
 Summaries of alerts held back by a cooldown are derived, not stored: they are sent when the
@@ -385,6 +386,8 @@ class NotifyDelivery:
             if outcome.ok:
                 plan.sent += 1
                 continue
+            if not outcome.answered:
+                return False  # never reached: not this alert's fault; it waits in the store
             plan.attempts += 1
             if plan.attempts < self.max_attempts and not outcome.permanent:
                 return False

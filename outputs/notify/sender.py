@@ -48,6 +48,9 @@ class SendOutcome:
     permanent: bool = False
     """The service refused this message as bad (HTTP 400, 413, 422…): retrying cannot help.
     Authorisation (401, 403), a wrong path (404), 408 and 429 are not permanent."""
+    answered: bool = True
+    """The service answered (an HTTP status). False: never reached (refused connection,
+    timeout, no route): the alert waits in the store, however long the outage."""
 
 
 _HTTP_ERROR = re.compile(r"error=(\d{3})\b")
@@ -180,7 +183,8 @@ class AppriseSender:
             lines = [re.sub(r"^\S+ \S+ - [A-Z]+ - ", "", line) for line in lines if line]
             detail = "; ".join(dict.fromkeys(lines))
         return SendOutcome(
-            False, self.scrub(detail or f"{self.url} did not accept it"), is_permanent(detail)
+            False, self.scrub(detail or f"{self.url} did not accept it"), is_permanent(detail),
+            answered=bool(_HTTP_ERROR.search(detail)),
         )
 
     async def send(self, message: NotifyMessage) -> SendOutcome:
