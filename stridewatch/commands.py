@@ -422,9 +422,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     with open_store(args.store) as store, Progress(console=console, transient=True) as progress:
         for path in paths:
             try:
-                activities = read_activity_file(path, athlete=args.athlete, start_utc=start)
+                activities = read_activity_file(path, athlete=args.athlete, start_utc=start,
+                                                salvage=args.salvage)
             except ReplayError as exc:
-                console.print(f"[red]error:[/red] {exc}; nothing imported from it")
+                hint = ("; --salvage imports the readable part"
+                        if "readable" in str(exc) and not args.salvage else "")
+                console.print(f"[red]error:[/red] {exc}; nothing imported from it{hint}")
                 errors += 1
                 continue
             for activity in activities:
@@ -820,7 +823,11 @@ def add_commands(
     p = sub.add_parser("import", help="import FIT, CSV, RR-interval or session files")
     p.add_argument("files", nargs="+", help="files, directories or globs")
     p.add_argument("--athlete", default="athlete-1")
-    p.add_argument("--start", help="start time (ISO 8601) for files that have none (RR text)")
+    p.add_argument("--start", help="start time (ISO 8601) for files that have none (RR text; "
+                                   "FIT recorded with the clock unset)")
+    p.add_argument("--salvage", action="store_true",
+                   help="a damaged FIT file: import the valid part before the damage, with a "
+                        "note (default: refuse it, saying where it is damaged)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     _add_config(p)
     _add_store(p)

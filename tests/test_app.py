@@ -117,6 +117,13 @@ def test_broken_file_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None
     assert "nothing imported" in result.stderr
     with SessionStore.open(store) as s:
         assert s.sessions() == []
+    assert "byte" in result.stderr  # says where
+    assert "--salvage" in result.stderr  # and what to do
+    salvaged = sw("import", str(broken), "--salvage", "--store", str(store))
+    assert "note:" in salvaged.stderr
+    with SessionStore.open(store) as s:
+        (row,) = s.sessions()
+        assert list(s.readings(row.id))
 
 
 def test_unknown_session_and_empty_store_say_what_to_do(tmp_path: Path) -> None:
