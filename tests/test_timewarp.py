@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,35 @@ def test_virtual_time_jumps_to_the_next_timer() -> None:
     assert waits
     assert set(waits) == {0}
     assert len(waits) < 20, waits
+
+
+async def _timers_while_a_thread_works() -> tuple[list[float | None], list[float | None], int]:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, timewarp.TimeWarpLoop)
+    release = threading.Event()
+    job = asyncio.ensure_future(asyncio.to_thread(release.wait))
+    try:
+        await asyncio.sleep(0)  # the job is on its thread
+        busy = getattr(loop, "threads_busy", 0)
+        with recorded_selects() as while_busy:
+            await asyncio.sleep(0.02)  # a 20 ms timer (bumble's advertising interval)
+    finally:
+        release.set()  # the thread ends whatever failed (or the loop's shutdown waits for it)
+    await job
+    with recorded_selects(never_block=True) as after:
+        await asyncio.sleep(3600)
+    return while_busy, after, busy - getattr(loop, "threads_busy", 0)
+
+
+def test_virtual_time_waits_for_a_thread_at_wall_speed() -> None:
+    """While a thread works, the virtual clock does not jump: the loop waits (really) for the
+    next timer, so it never spins on timers and starves the thread of the GIL (a 3-athlete
+    ``demo --speed max`` hung in CI on the session store's commits)."""
+    while_busy, after, done = timewarp.run(_timers_while_a_thread_works(), speed=None)
+    assert done == 1  # the job was counted while it ran, and no longer once done
+    # One real wait for the timer (then polls while the sleeper wakes), no jump.
+    assert [w for w in while_busy if w != 0] == [pytest.approx(0.02)]
+    assert set(after) == {0}  # the thread done: time jumps again, an hour without blocking
 
 
 def test_scaled_time_runs_faster_than_real_time() -> None:

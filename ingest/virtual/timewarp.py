@@ -6,7 +6,12 @@ bleak's and bumble's timeouts, ``asyncio.sleep`` and :class:`ingest.clock.LoopCl
 * ``speed=None``: virtual time. When nothing is ready the clock jumps to the next timer, so a
   40-minute workout takes as long as the CPU work it needs. Results depend only on the seed.
   Meant for in-process work (bumble's link); real I/O still works but gets no time to happen
-  while the clock jumps, so use a finite speed with servers.
+  while the clock jumps, so use a finite speed with servers. While work handed to a thread
+  (``run_in_executor``, ``asyncio.to_thread``) is running, the clock does not jump: it runs at
+  wall speed until the thread is done. Jumping then spun the loop on timers (bumble's
+  advertisers fire every 20 ms) and starved the thread of the GIL: sqlite3 gives it back
+  around every row, and each time it waited a switch interval (5 ms) for it, so the session
+  store's commits fell behind for ever (a 3-athlete ``demo --speed max`` hung in CI).
 * ``speed=N`` (N ≠ 1): paced virtual time. The clock advances only while the loop waits:
   the selector waits until the next timer is due on an N× schedule of the wall clock, so real
   sockets get real time (demos with a real broker or database). Work on the CPU takes no
@@ -23,6 +28,7 @@ Run a coroutine on one with :func:`run`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import selectors
 import time
@@ -53,6 +59,11 @@ class _WarpSelector(selectors.DefaultSelector):
         if loop.speed is None:
             if timeout is None:
                 return self._block(None)  # no timer at all: only I/O can wake us
+            if loop.threads_busy:  # wall speed until the thread is done (it wakes us)
+                started = time.monotonic()
+                events = self._block(timeout)
+                loop.advance(min(timeout, time.monotonic() - started) if events else timeout)
+                return events
             events = self._block(0)
             if not events:
                 loop.advance(timeout)  # nothing to do before the next timer: jump to it
@@ -92,6 +103,8 @@ class TimeWarpLoop(asyncio.SelectorEventLoop):
         self.speed = speed
         self._virtual_s = 0.0
         self._real_origin = time.monotonic()
+        self.threads_busy = 0
+        """Executor jobs started and not yet done (virtual mode waits for them in real time)."""
         self.on_select: Callable[[float | None], None] | None = None
         """Observer (for tests): called with the real seconds each platform select may block
         (``0`` polls, ``None`` waits for I/O), so a test can see the pacing without timing it."""
@@ -109,6 +122,18 @@ class TimeWarpLoop(asyncio.SelectorEventLoop):
     def wall_time_of(self, loop_time_s: float) -> float:
         """The ``time.monotonic()`` at which ``loop_time_s`` is due on the N× schedule."""
         return self._real_origin + loop_time_s / (self.speed or math.inf)
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: concurrent.futures.Executor | None, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """As the base loop; counted in :attr:`threads_busy` until the job is done."""
+        future = super().run_in_executor(executor, func, *args)
+        self.threads_busy += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _future: asyncio.Future[Any]) -> None:
+        self.threads_busy -= 1
 
     def advance(self, seconds: float) -> None:
         """Move virtual time forward (virtual and paced modes)."""
