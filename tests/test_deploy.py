@@ -114,7 +114,8 @@ def conf_directives(path: Path) -> list[list[str]]:
 
 def test_compose_parses_and_every_bind_mount_exists() -> None:
     services = compose()["services"]
-    assert set(services) == {"mosquitto", "influxdb", "grafana", "stridewatch-sink"}
+    assert set(services) == {"mosquitto", "influxdb", "grafana", "stridewatch-sink",
+                             "kafka", "stridewatch-bridge", "stridewatch-worker"}
     missing = set()
     for name, service in services.items():
         for source, _target in bind_mounts(service):
@@ -206,6 +207,30 @@ def test_compose_wires_the_services_together() -> None:
     assert {"--influx-org", "--influx-bucket"} <= set(flags)
     credentials = {"STRIDEWATCH_MQTT_USER", "STRIDEWATCH_MQTT_PASSWORD", "STRIDEWATCH_INFLUX_TOKEN"}
     assert credentials <= set(sink["environment"])
+
+
+def test_compose_scale_profile_runs_our_bridge_and_workers_on_kafka() -> None:
+    """The optional scale-out tier (issue #13): only with ``--profile scale``; the commands
+    parse with our own CLI parser and point at the compose services."""
+    from stridewatch.cli import build_parser
+
+    services = compose()["services"]
+    scale = {name for name, s in services.items() if "scale" in s.get("profiles", [])}
+    assert scale == {"kafka", "stridewatch-bridge", "stridewatch-worker"}
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    for name, subcommand in (("stridewatch-bridge", "bridge"), ("stridewatch-worker", "worker")):
+        command = [str(part) for part in services[name]["command"]]
+        assert command[:2] == ["stridewatch", subcommand]
+        args = build_parser().parse_args(
+            [c.replace("${INFLUX_ORG:?set INFLUX_ORG in deploy/.env}", "org")
+              .replace("${INFLUX_BUCKET:?set INFLUX_BUCKET in deploy/.env}", "bucket")
+             for c in command[1:]])
+        assert f"PLAINTEXT://{args.kafka}" == advertised
+        assert services[name]["image"] == services["stridewatch-sink"]["image"]
+    acl = (DEPLOY / "mosquitto" / "acl").read_text(encoding="utf-8")
+    assert "user bridge\ntopic read stridewatch/v1/+/readings\n" in acl
 
 
 # -------------------------------------------------------------------- (2) Mosquitto + ACL

@@ -127,18 +127,22 @@ class InfluxWriter:
         return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if self.target.gzip else body
 
     async def deliver(self, batch_lines: Sequence[str]) -> DeliveryResult:
-        """POST ``batch_lines`` as one request and classify the answer.
+        """POST ``batch_lines`` as one request (in a worker thread) and classify the answer.
 
         Returns the result for written, retryable, config and rejected outcomes.
 
         Raises:
             InfluxAuthError: 401/403 (the message names the environment variables to set).
         """
+        return await asyncio.to_thread(self.deliver_blocking, batch_lines)
+
+    def deliver_blocking(self, batch_lines: Sequence[str]) -> DeliveryResult:
+        """:meth:`deliver` in the calling thread (for a synchronous caller: a Quix sink)."""
         started = time.perf_counter()
         body = self.encode_body(batch_lines)
         status: int | None = None
         try:
-            answer = await asyncio.to_thread(self._post, body)
+            answer = self._post(body)
         except (OSError, http.client.HTTPException) as exc:  # includes timeouts
             outcome = classify_exception(exc, self.target.timeout_s)
         else:

@@ -1,0 +1,116 @@
+"""``stridewatch bridge`` and ``stridewatch worker``: the scale-out tier (issue #13,
+docs/scaling.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import platformdirs
+
+from stridewatch.commands import _add_influx, influx_target, mqtt_target
+from stridewatch.errors import UsageError
+
+EXIT_OK = 0
+
+
+def _kafka(text: str) -> str:
+    """``host:port[,host:port…]``: a bootstrap list, as Kafka clients take it."""
+    for server in text.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise argparse.ArgumentTypeError(
+                f"{server!r} is not host:port (e.g. 127.0.0.1:9092)")
+    return text
+
+
+def _option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (a librdkafka setting)")
+    return key.strip(), value.strip()
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from stridewatch.bridge import run_bridge
+
+    mqtt = mqtt_target(args.mqtt)
+    if mqtt is None:
+        raise UsageError("bridge needs --mqtt URL (the broker the collectors publish to)")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        counters = await run_bridge(mqtt, args.kafka, stop=stop, client_id=args.client_id,
+                                    producer_extra=dict(args.producer_option))
+        print(f"bridge: {counters.forwarded} reading(s) forwarded to Kafka, "
+              f"{counters.waits} wait(s) for the broker")
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from stridewatch.worker import AthleteStep, WorkerOptions, build_app
+
+    state_dir = Path(args.state_dir) if args.state_dir else (
+        Path(platformdirs.user_data_dir("stridewatch")) / "worker-state")
+    options = WorkerOptions(bootstrap=args.kafka, state_dir=state_dir,
+                            influx=influx_target(args), consumer_group=args.group,
+                            consumer_extra=dict(args.consumer_option),
+                            producer_extra=dict(args.producer_option))
+    def took(athlete: str, applied: int) -> None:
+        how = f"resumes after reading {applied} (state restored)" if applied else "starts"
+        print(f"worker: athlete {athlete} {how}", flush=True)
+
+    step = AthleteStep(options.settings, on_restore=took)
+    app = build_app(options, step).app
+    print(f"worker: group {args.group} on {args.kafka}, state in {state_dir}"
+          f"{', InfluxDB ' + options.influx.url if options.influx else ''} (Ctrl-C stops)",
+          flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        app.run()  # Quix stops cleanly on SIGINT/SIGTERM and commits what it processed
+    c = step.counters
+    print(f"worker: {c.readings} reading(s), {c.outputs} output(s), {c.restores} athlete "
+          f"state restore(s), {c.bad_payloads} undecodable reading(s)")
+    return EXIT_OK
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bridge", help="MQTT readings → Kafka topic stridewatch.readings "
+                                      "(keyed by athlete; run several: shared subscription)")
+    p.add_argument("--mqtt", metavar="URL", required=True,
+                   help="broker the collectors publish to (mqtt://host:port)")
+    p.add_argument("--kafka", metavar="BOOTSTRAP", type=_kafka, required=True,
+                   help="Kafka bootstrap servers, host:port[,host:port]")
+    p.add_argument("--client-id", help="fixed MQTT client id: a persistent session, so the "
+                                       "broker keeps readings while the bridge restarts")
+    _add_kafka_options(p, consumer=False)
+    p.set_defaults(func=cmd_bridge)
+
+    p = sub.add_parser("worker", help="process readings from Kafka per athlete "
+                                      "(Quix Streams; partitions move between workers)")
+    p.add_argument("--kafka", metavar="BOOTSTRAP", type=_kafka, required=True,
+                   help="Kafka bootstrap servers, host:port[,host:port]")
+    p.add_argument("--group", default="stridewatch-workers",
+                   help="consumer group: the workers that share the athletes")
+    p.add_argument("--state-dir", help="local state (RocksDB; restored from Kafka's "
+                                       "changelog when missing)")
+    _add_influx(p)
+    _add_kafka_options(p, consumer=True)
+    p.set_defaults(func=cmd_worker)
+
+
+def _add_kafka_options(p: argparse.ArgumentParser, *, consumer: bool) -> None:
+    p.add_argument("--producer-option", type=_option, action="append", default=[],
+                   metavar="KEY=VALUE", help="librdkafka producer setting (repeatable), e.g. "
+                                             "security.protocol=SASL_SSL")
+    if consumer:
+        p.add_argument("--consumer-option", type=_option, action="append", default=[],
+                       metavar="KEY=VALUE", help="librdkafka consumer setting (repeatable), "
+                                                 "e.g. session.timeout.ms=10000")
