@@ -61,7 +61,9 @@ class KeyValueState(Protocol):
 
 def dump_processor(processor: AthleteProcessor) -> bytes:
     """The processor as bytes: magic, format, zlib(pickle)."""
-    body = zlib.compress(pickle.dumps(processor, protocol=pickle.HIGHEST_PROTOCOL), 6)
+    # Level 1: 0.14 ms instead of 0.86 ms (level 6) for ~11 KB instead of ~10 KB, measured
+    # on a 30 min processor; the snapshot is written every SNAPSHOT_EVERY readings.
+    body = zlib.compress(pickle.dumps(processor, protocol=pickle.HIGHEST_PROTOCOL), 1)
     return MAGIC + bytes([FORMAT]) + body
 
 

@@ -61,7 +61,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else (
         Path(platformdirs.user_data_dir("stridewatch")) / "worker-state")
     options = WorkerOptions(bootstrap=args.kafka, state_dir=state_dir,
-                            influx=influx_target(args), consumer_group=args.group,
+                            influx=influx_target(args), mqtt=mqtt_target(args.mqtt),
+                            consumer_group=args.group,
                             consumer_extra=dict(args.consumer_option),
                             producer_extra=dict(args.producer_option))
     def took(athlete: str, applied: int) -> None:
@@ -69,12 +70,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"worker: athlete {athlete} {how}", flush=True)
 
     step = AthleteStep(options.settings, on_restore=took)
-    app = build_app(options, step).app
+    worker = build_app(options, step)
     print(f"worker: group {args.group} on {args.kafka}, state in {state_dir}"
-          f"{', InfluxDB ' + options.influx.url if options.influx else ''} (Ctrl-C stops)",
+          f"{', InfluxDB ' + options.influx.url if options.influx else ''}"
+          f"{', MQTT ' + options.mqtt.url if options.mqtt else ''} (Ctrl-C stops)",
           flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        app.run()  # Quix stops cleanly on SIGINT/SIGTERM and commits what it processed
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            worker.app.run()  # Quix stops cleanly on SIGINT/SIGTERM, commits what it did
+    finally:
+        worker.close()
     c = step.counters
     print(f"worker: {c.readings} reading(s), {c.outputs} output(s), {c.restores} athlete "
           f"state restore(s), {c.bad_payloads} undecodable reading(s)")
@@ -102,6 +107,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--state-dir", help="local state (RocksDB; restored from Kafka's "
                                        "changelog when missing)")
     _add_influx(p)
+    p.add_argument("--mqtt", metavar="URL",
+                   help="publish alerts (QoS 1), telemetry and status here, as run does "
+                        "(mqtt[s]://host:port; credentials from STRIDEWATCH_MQTT_USER/PASSWORD)")
     _add_kafka_options(p, consumer=True)
     p.set_defaults(func=cmd_worker)
 

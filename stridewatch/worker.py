@@ -9,15 +9,18 @@ partition, with its state, when a worker joins, leaves or dies.
 
 Per reading, :class:`AthleteStep` runs the athlete's
 :class:`~processing.pipeline.AthleteProcessor` (the same pure code as ``run``), kept in the
-partition's state as snapshot + journal (:mod:`processing.snapshot`: ~0.4 KB of changelog per
-reading), and emits the outputs:
+partition's state as snapshot + journal (:mod:`processing.snapshot`: at most ~0.4 KB of
+changelog per reading), and emits the outputs:
 
 * ``stridewatch.metrics``: metrics and closed segments, the MQTT payloads
   (:mod:`outputs.mqtt_codec`), header ``kind`` = the MQTT topic kind (``metrics``, ``rr``,
   ``hrv``, ``segment``); key: athlete;
-* ``stridewatch.alerts``: alerts with their ids (unique per athlete session; a re-processed
-  reading repeats an alert with the *same* id, so consumers de-duplicate by id);
-* InfluxDB (``--influx``) through :class:`outputs.influx.sink.InfluxSink`.
+* ``stridewatch.alerts``: alerts (header ``kind`` = ``alert``) with their ids (unique per
+  athlete session; a re-processed reading repeats an alert with the *same* id, so consumers
+  de-duplicate by id);
+* InfluxDB (``--influx``) through :class:`outputs.influx.sink.InfluxSink`;
+* MQTT (``--mqtt``) through :class:`outputs.mqtt.quix_sink.MqttOutputSink`: alerts (QoS 1),
+  telemetry and athlete status on the topics ``run`` uses, for dashboards and notifications.
 
 Delivery is at-least-once: after a crash, the readings since the last commit are processed
 again from the restored state, so they give the same outputs with the same ids.
@@ -38,7 +41,7 @@ from ingest.records import Reading
 from outputs.errors import RecordCodecError
 from outputs.mqtt_codec import decode_reading, encode_output
 from processing.pipeline import AthleteProcessor
-from processing.records import Alert, ProcessingOutput
+from processing.records import ProcessingOutput
 from processing.settings import ProcessingSettings
 from processing.snapshot import JournaledProcessor, KeyValueState
 
@@ -125,13 +128,27 @@ class AthleteStep:
 
 def output_kind(record: ProcessingOutput) -> str:
     """The MQTT topic kind of an output (``metrics``, ``rr``, ``hrv``, ``segment``,
-    ``alert``): the ``kind`` header on ``stridewatch.metrics``."""
+    ``alert``): the ``kind`` header on the output topics."""
     return encode_output(record).topic.rsplit("/", 1)[1]
 
 
-def _payload(record: ProcessingOutput) -> bytes:
-    payload = encode_output(record).payload
-    return payload if isinstance(payload, bytes) else payload.encode()
+def encode_for_topic(record: ProcessingOutput) -> tuple[bytes, bytes]:
+    """``(kind, payload)`` of an output, encoded once: the ``kind`` header picks the topic
+    (``alert`` → ``stridewatch.alerts``) and the payload is the MQTT payload."""
+    message = encode_output(record)
+    payload = message.payload
+    return (message.topic.rsplit("/", 1)[1].encode(),
+            payload if isinstance(payload, bytes) else payload.encode())
+
+
+def _kind_header(value: Any, key: Any, timestamp: int, headers: Any) -> list[tuple[str, bytes]]:
+    kind: bytes = value[0]
+    return [("kind", kind)]
+
+
+def _payload_of(value: Any) -> bytes:
+    payload: bytes = value[1]
+    return payload
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,8 @@ class WorkerOptions:
     state_dir: Path
     influx: Any = None
     """An :class:`outputs.influx.target.InfluxTarget`, or None for no InfluxDB."""
+    mqtt: Any = None
+    """An :class:`outputs.mqtt.target.MqttTarget` for alerts, telemetry and status, or None."""
     consumer_group: str = CONSUMER_GROUP
     commit_interval_s: float = 1.0
     auto_offset_reset: str = "earliest"
@@ -150,6 +169,8 @@ class WorkerOptions:
     producer_extra: dict[str, Any] = field(default_factory=dict)
     influx_retry_after_s: float = 5.0
     """Pause after a failed InfluxDB write before the batch is processed again."""
+    mqtt_retry_after_s: float = 5.0
+    """Pause after alerts MQTT did not take before the batch is processed again."""
 
 
 @dataclass
@@ -161,6 +182,14 @@ class Worker:
     step: AthleteStep
     influx: Any = None
     """The :class:`outputs.influx.sink.InfluxSink`, if any."""
+    mqtt: Any = None
+    """The :class:`outputs.mqtt.quix_sink.MqttOutputSink`, if any."""
+
+    def close(self) -> None:
+        """Close the sinks' connections (after ``app.run()`` returned)."""
+        for sink in (self.influx, self.mqtt):
+            if sink is not None:
+                sink.close()
 
 
 def build_app(options: WorkerOptions, step: AthleteStep | None = None) -> Worker:
@@ -189,16 +218,26 @@ def build_app(options: WorkerOptions, step: AthleteStep | None = None) -> Worker
     step = step or AthleteStep(options.settings)
     stateful: Callable[[Any, Any], Any] = step  # Quix's State satisfies KeyValueState
     outs = app.dataframe(readings).apply(stateful, stateful=True, expand=True)
-    is_alert: Callable[[Any], bool] = lambda record: isinstance(record, Alert)  # noqa: E731
-    outs.filter(is_alert).apply(_payload).to_topic(alerts)
-    (outs.filter(lambda record: not is_alert(record))
-         .set_headers(lambda value, key, ts, headers: [("kind", output_kind(value).encode())])
-         .apply(_payload)
-         .to_topic(metrics))  # fmt: skip
+
+    def topic_of(value: Any, key: Any, timestamp: int, headers: Any) -> Any:
+        return alerts if headers[0][1] == b"alert" else metrics
+
+    # One chain, no branches for the topics: Quix copies a value (pickle) for every extra
+    # branch, which cost more than the processing (benchmarks/bench_worker.py).
+    (outs.apply(encode_for_topic)
+         .set_headers(_kind_header)
+         .apply(_payload_of)
+         .to_topic(topic_of))  # fmt: skip
     influx = None
     if options.influx is not None:
         from outputs.influx.sink import InfluxSink
 
         influx = InfluxSink(options.influx, retry_after_s=options.influx_retry_after_s)
         outs.sink(influx)
-    return Worker(app, step, influx)
+    mqtt = None
+    if options.mqtt is not None:
+        from outputs.mqtt.quix_sink import MqttOutputSink
+
+        mqtt = MqttOutputSink(options.mqtt, retry_after_s=options.mqtt_retry_after_s)
+        outs.sink(mqtt)
+    return Worker(app, step, influx, mqtt)

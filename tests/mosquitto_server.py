@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
@@ -202,3 +207,42 @@ class MosquittoServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class ThreadSubscriber:
+    """A dashboard on its own thread (paho's loop): every message on ``topic``, as
+    (topic, payload, retain); for tests whose code under test is synchronous."""
+
+    def __init__(self, server: MosquittoServer, topic: str = "stridewatch/#",
+                 wait_s: float = 20.0) -> None:
+        self.got: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        client = paho.Client(CallbackAPIVersion.VERSION2,
+                             client_id=f"test-dashboard-{secrets.token_hex(4)}")
+        client.on_message = lambda c, u, m: self._add(m.topic, bytes(m.payload), m.retain)
+        client.on_subscribe = lambda *args: subscribed.set()
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        client.connect(server.host, server.port)
+        client.loop_start()
+        self.client = client
+        if not subscribed.wait(wait_s):
+            client.loop_stop()
+            raise AssertionError("no SUBACK from mosquitto")
+
+    def _add(self, topic: str, payload: bytes, retain: bool) -> None:
+        with self._lock:
+            self.got.append((topic, payload, retain))
+
+    def topics(self) -> list[str]:
+        with self._lock:
+            return [topic for topic, _, _ in self.got]
+
+    def messages(self) -> list[tuple[str, bytes, bool]]:
+        """A copy of what arrived so far."""
+        with self._lock:
+            return list(self.got)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

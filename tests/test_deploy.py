@@ -229,8 +229,15 @@ def test_compose_scale_profile_runs_our_bridge_and_workers_on_kafka() -> None:
              for c in command[1:]])
         assert f"PLAINTEXT://{args.kafka}" == advertised
         assert services[name]["image"] == services["stridewatch-sink"]["image"]
+        if subcommand == "worker":  # alerts and status for the dashboards, as run does
+            assert args.mqtt == "mqtt://mosquitto:1883"
+            assert {"STRIDEWATCH_MQTT_USER", "STRIDEWATCH_MQTT_PASSWORD"} <= set(
+                services[name]["environment"])
     acl = (DEPLOY / "mosquitto" / "acl").read_text(encoding="utf-8")
     assert "user bridge\ntopic read stridewatch/v1/+/readings\n" in acl
+    worker = acl.split("user worker\n")[1].split("\n\n")[0].splitlines()
+    assert "topic write stridewatch/v1/+/alert" in worker
+    assert not any("readings" in rule or "read " in rule for rule in worker)
 
 
 # -------------------------------------------------------------------- (2) Mosquitto + ACL

@@ -25,14 +25,14 @@ from typing import Any
 import pytest
 from influx_server import InfluxServer
 from kafka_server import TansuServer
-from mosquitto_server import MosquittoServer, free_port
+from mosquitto_server import MosquittoServer, ThreadSubscriber, free_port
 
 from ingest.records import Reading
 from ingest.replay.fit import read_fit
 from outputs.influx.target import InfluxTarget
 from outputs.lineprotocol.encode import encode_point
 from outputs.mqtt import MqttTarget
-from outputs.mqtt_codec import encode_output, encode_reading
+from outputs.mqtt_codec import encode_output, encode_reading, topic_for
 from outputs.mqtt_source import MqttReadingPublisher
 from processing.pipeline import AthleteProcessor
 from processing.records import Alert, ProcessingOutput
@@ -89,7 +89,7 @@ def _reference(athletes: Sequence[str] = tuple(RUNS)) -> list[Output]:
             for record in processor.process(reading):
                 payload = encode_output(record).payload
                 if isinstance(record, Alert):
-                    out.append((ALERTS_TOPIC, athlete, None, payload))
+                    out.append((ALERTS_TOPIC, athlete, "alert", payload))
                 else:
                     out.append((METRICS_TOPIC, athlete, output_kind(record), payload))
     return out
@@ -181,8 +181,11 @@ def _run_in_process(options: WorkerOptions, readings: int,
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    app.run()
-    watcher.join()
+    try:
+        app.run()
+    finally:
+        watcher.join()
+        worker.close()
     assert step.counters.readings >= readings, step.counters
     return worker
 
@@ -453,3 +456,37 @@ def _reference_records(athletes: Sequence[str]) -> list[ProcessingOutput]:
         for reading in readings:
             out.extend(processor.process(reading))
     return out
+
+
+def test_worker_publishes_alerts_and_status_to_mqtt_as_run_does(
+    topics: TansuServer, mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """``worker --mqtt``: every alert of the single run reaches a dashboard on the athlete's
+    alert topic (in order, repeats only of the same ids), and each athlete is ``online``."""
+    reference = [(record.athlete, encode_output(record).payload)
+                 for record in _reference_records(list(RUNS)) if isinstance(record, Alert)]
+    assert reference
+    _produce(topics, list(RUNS))
+    dashboard = ThreadSubscriber(mosquitto)
+    options = WorkerOptions(bootstrap=topics.bootstrap, state_dir=tmp_path / "state",
+                            mqtt=MqttTarget.from_url(mosquitto.url, env={}),
+                            producer_extra=TANSU_PRODUCER, consumer_extra=FAST_GROUP)
+
+    def alerts() -> list[tuple[str, bytes]]:
+        got = []
+        for topic, payload, _ in dashboard.messages():
+            if topic.endswith("/alert"):
+                got.append((topic.split("/")[-2], payload))
+        return got
+
+    try:
+        _run_in_process(options, sum(len(_readings(a)) for a in RUNS),
+                        lambda worker: len(set(alerts())) >= len(set(reference)))
+        got = alerts()
+        for athlete in RUNS:  # per athlete, in order; athletes interleave freely
+            mine = [payload for who, payload in got if who == athlete]
+            assert list(dict.fromkeys(mine)) == [p for who, p in reference if who == athlete]
+        status = {t for t, p, _ in dashboard.messages() if b"online" in p}
+        assert status == {topic_for(athlete, "status") for athlete in RUNS}
+    finally:
+        dashboard.close()
