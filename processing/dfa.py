@@ -53,7 +53,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from array import array
 
@@ -197,32 +196,30 @@ def _quadratic_forms() -> FloatArray:
 _QUADRATIC = _quadratic_forms()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Move:
-    """The constant part of a steady move (``df`` intervals leave, ``dn`` enter, and the old
-    window holds at least 16 intervals past the new first one, so every candidate box
-    applies), laid out (13 sizes × ``df + dn``): each box's start relative to the old first
-    interval (leaving) or the old end (entering), whether it leaves, its gather offset, slot
-    base, start step and sign."""
+def _steady_forms() -> FloatArray:
+    """The forms of :func:`_quadratic_forms` side by side, as one (16 × 2·13·16) matrix for a
+    steady move: first every size's form on the *first* ``s`` of 16 intervals (boxes that
+    leave, gathered from their first interval), then on the *last* ``s`` (boxes that enter,
+    gathered up to their last interval). ``u @ forms`` then ``Σ_k (u @ forms)[., k] u_k``
+    per block of 16 columns (one batched product) gives the variance of every size's box in
+    both layouts."""
+    first = np.zeros_like(_QUADRATIC)
+    for j, s in enumerate(DFA_SCALES):
+        first[j, :s, :s] = _QUADRATIC[j, _WIDTH - s :, _WIDTH - s :]
+    blocks = [f.transpose(1, 0, 2).reshape(_WIDTH, -1) for f in (first, _QUADRATIC)]
+    return np.concatenate(blocks, 1)
 
-    rel_start: npt.NDArray[np.intp]
-    leaves: npt.NDArray[np.intp]  # 1: relative to f0, 0: relative to n0
-    sign: FloatArray
 
-
-@functools.lru_cache(maxsize=256)
-def _steady_move(df: int, dn: int) -> _Move:
-    leaving = np.broadcast_to(np.arange(df, dtype=np.intp), (len(DFA_SCALES), df))
-    entering = np.arange(dn, dtype=np.intp)[None, :] - _SIZE_COLUMN
-    ones = np.ones((len(DFA_SCALES), 1))
-    return _Move(
-        rel_start=np.concatenate((leaving, entering), 1),
-        leaves=np.concatenate(
-            (np.ones((len(DFA_SCALES), df), np.intp), np.zeros((len(DFA_SCALES), dn), np.intp)),
-            1,
-        ),
-        sign=np.concatenate((-ones.repeat(df, 1), ones.repeat(dn, 1)), 1),
-    )
+_STEADY_FORMS = _steady_forms()
+_SIZES = len(DFA_SCALES)
+# Box starts repeat their slot with period lcm(2..8) = 840 (the start steps); per start
+# residue r (840 + 16 rows, so a move's rows are one slice), each size's slot for a box that
+# starts at r (leaving) and for one that ends just before r (entering: start r − s).
+_SLOT_PERIOD = math.lcm(*_STEPS.tolist())
+_PERIOD_ROWS = np.arange(_SLOT_PERIOD + _WIDTH, dtype=np.intp)[:, None]
+_SLOTS_FIRST = _SLOT_BASE + _PERIOD_ROWS % _STEPS
+_SLOTS_LAST = _SLOT_BASE + (_PERIOD_ROWS - _SCALES) % _STEPS
+_SIGNS = np.repeat([-1.0, 1.0], _WIDTH)[:, None]  # leaving rows −1, entering rows +1
 
 
 _STEADY_LIMIT = 16  # moves of more intervals (pauses, bursts) take the general path
@@ -415,12 +412,42 @@ class RollingDfa:
         if n1 - f0 + _WIDTH > self._cap or self._changed >= limit:
             self._rebuild()
         elif f1 + _WIDTH <= n0 and f1 - f0 < _STEADY_LIMIT and n1 - n0 < _STEADY_LIMIT:
-            move = _steady_move(f1 - f0, n1 - n0)
-            starts = move.rel_start + (n0 + move.leaves * (f0 - n0))
-            self._apply(starts, move.sign, n1)
-            self._synced_n, self._synced_first = n1, f1
+            self._steady(f0, n0, f1, n1)
         elif n1 != n0 or f1 != f0:
             self._move(f0, n0, f1, n1)
+
+    def _rows(self, first: int, count: int) -> FloatArray:
+        """The ``count`` rows of 16 intervals from absolute interval ``first`` on (each row
+        starting one interval later): a slice of the ring unless it wraps."""
+        r = first % self._cap
+        if r + count <= len(self._x_rows):
+            return self._x_rows[r : r + count]
+        return self._x_rows[(first + np.arange(count, dtype=np.intp)) % self._cap]
+
+    def _steady(self, f0: int, n0: int, f1: int, n1: int) -> None:
+        """Update the sums for a steady move: ``df = f1 − f0`` intervals leave and
+        ``dn = n1 − n0`` enter (each < 16), the new window starting at least 16 intervals
+        before the old one's end (``f1 + 16 <= n0``). Every box starting at
+        ``f0 .. f1 − 1`` leaves and every box ending at ``n0 − 1 .. n1 − 2`` enters, whatever
+        its size, so the leaving boxes of all sizes share one row of 16 intervals (from their
+        first one), the entering ones too (up to their last one): ``df + dn`` rows, against
+        13 × that in :meth:`_apply`, and their slots are slices of a table."""
+        df, dn = f1 - f0, n1 - n0
+        if df == 0 and dn == 0:
+            return
+        m = df + dn
+        rows = np.concatenate((self._rows(f0, df), self._rows(n0 - _WIDTH, dn)))
+        u = rows - self._x_ms[(n1 - 1) % self._cap]  # a constant shift leaves boxes unchanged
+        forms = np.matmul(u, _STEADY_FORMS).reshape(m, 2 * _SIZES, _WIDTH)
+        both = np.matmul(forms, u[:, :, None])  # (m rows × 2·13 layouts and sizes × 1)
+        var = np.concatenate((both[:df, :_SIZES, 0], both[df:, _SIZES:, 0]))  # (m × 13 sizes)
+        lo, hi = f0 % _SLOT_PERIOD, n0 % _SLOT_PERIOD
+        slots = np.concatenate((_SLOTS_FIRST[lo : lo + df], _SLOTS_LAST[hi : hi + dn])).ravel()
+        weight = (var > _MIN_BOX_VAR_MS2) * _SIGNS[_WIDTH - df : _WIDTH + dn]
+        self._sum += np.bincount(slots, (var * weight).ravel(), _N_SLOTS)
+        self._count += np.bincount(slots, weight.ravel(), _N_SLOTS)
+        self._changed += _SIZES * m
+        self._synced_n, self._synced_first = n1, f1
 
     def _move(self, f0: int, n0: int, f1: int, n1: int) -> None:
         """Update the sums for the window moving from clean intervals [f0, n0) to [f1, n1).

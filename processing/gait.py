@@ -236,7 +236,9 @@ class GaitTracker:
     def _vote(self, speed: float, cadence: float, length: float | None) -> None:
         if speed < MOVING_MPS or cadence <= 0.0:
             return
-        if length is not None:
+        # A locked vote ignores further votes: once both are locked there is nothing to test.
+        open_votes = self._unit_vote.locked is None or self._match_vote.locked is None
+        if length is not None and open_votes:
             k = speed * 60.0 / (cadence * length)
             if 0.8 <= k <= 1.25:
                 self._match_vote.add(True)
@@ -246,10 +248,11 @@ class GaitTracker:
             elif 1.6 <= k <= 2.5:
                 self._match_vote.add(False)
                 self._unit_vote.add(False)  # strides/min with a one-step length
-        as_steps = _plausible(cadence, speed)
-        as_strides = _plausible(2.0 * cadence, speed)
-        if as_steps != as_strides:
-            self._unit_vote.add(as_steps)
+        if self._unit_vote.locked is None:
+            as_steps = _plausible(cadence, speed)
+            as_strides = _plausible(2.0 * cadence, speed)
+            if as_steps != as_strides:
+                self._unit_vote.add(as_steps)
 
     def _advance_distance(self, t: float, speed: float, total: float | None) -> None:
         if total is not None and not (math.isfinite(total) and total >= 0.0):

@@ -16,10 +16,12 @@ State is bounded: ring buffers and running sums (see each component); nothing ke
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from math import isfinite
 
 from ingest.records import (
     BatteryReading,
@@ -87,20 +89,30 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _hrv_values(prefix: str, stats: HrvStats | None) -> dict[str, MetricValue]:
+@functools.cache
+def _hrv_keys(prefix: str) -> tuple[str, str, str, str]:
+    """The HRV metric's field names for one window label (e.g. ``60s``)."""
+    return (
+        f"rmssd_{prefix}_ms",
+        f"sdnn_{prefix}_ms",
+        f"pnn50_{prefix}_pct",
+        f"coverage_{prefix}",
+    )
+
+
+def _hrv_values(values: dict[str, MetricValue], prefix: str, stats: HrvStats | None) -> None:
+    """Add one window's RMSSD, SDNN (ms), pNN50 (%) and coverage (0..1) to ``values``."""
+    rmssd, sdnn, pnn50, coverage = _hrv_keys(prefix)
     if stats is None:
-        return {
-            f"rmssd_{prefix}_ms": None,
-            f"sdnn_{prefix}_ms": None,
-            f"pnn50_{prefix}_pct": None,
-            f"coverage_{prefix}": None,
-        }
-    return {
-        f"rmssd_{prefix}_ms": _finite(stats.rmssd_ms),
-        f"sdnn_{prefix}_ms": _finite(stats.sdnn_ms),
-        f"pnn50_{prefix}_pct": _finite(stats.pnn50_pct),
-        f"coverage_{prefix}": _finite(stats.coverage),
-    }
+        values[rmssd] = values[sdnn] = values[pnn50] = values[coverage] = None
+        return
+    values[rmssd] = _finite(stats.rmssd_ms)
+    values[sdnn] = _finite(stats.sdnn_ms)
+    values[pnn50] = _finite(stats.pnn50_pct)
+    values[coverage] = _finite(stats.coverage)
+
+
+_ZONE_KEYS: tuple[str, ...] = tuple(f"zone{zone}_s" for zone in range(1, 6))
 
 
 class AthleteProcessor:
@@ -247,29 +259,38 @@ class AthleteProcessor:
 
     def _beats(self, r: HeartRateReading, out: list[ProcessingOutput]) -> None:
         offset = r.time_mono_s  # beat times are on the reading's monotonic clock
+        utc = r.time_utc
+        athlete = self.athlete
+        counters = self.counters
+        clean_update = self._cleaner.update
+        short_update = self._hrv_short.update
+        long_update = self._hrv_long.update
+        dfa_update = self._dfa.update
+        append = out.append
         for rr, beat_mono in zip(r.rr_intervals_s, r.beat_times_mono_s, strict=False):
             if beat_mono < self._last_beat_s:
-                self.counters.beats_out_of_order += 1
+                counters.beats_out_of_order += 1
                 continue
             self._last_beat_s = beat_mono
-            self.counters.beats += 1
-            clean = self._cleaner.update(rr)
-            artifact = clean.artifact is not None
+            counters.beats += 1
+            clean = clean_update(rr)
+            kind = clean.artifact
+            artifact = kind is not None
             value = clean.rr_s if clean.rr_s is not None else rr
-            self._hrv_short.update(beat_mono, value, artifact)
-            self._hrv_long.update(beat_mono, value, artifact)
-            self._dfa.update(beat_mono, value, artifact)
-            beat_utc = r.time_utc - _seconds(offset - beat_mono)
-            out.append(
+            short_update(beat_mono, value, artifact)
+            long_update(beat_mono, value, artifact)
+            dfa_update(beat_mono, value, artifact)
+            beat_utc = utc - timedelta(seconds=offset - beat_mono)
+            append(
                 Metric(
-                    athlete=self.athlete,
+                    athlete=athlete,
                     time_utc=beat_utc,
                     time_mono_s=beat_mono,
                     group=MetricGroup.RR,
                     values={
                         "rr_ms": rr * 1000.0,
                         "clean_rr_ms": None if artifact else value * 1000.0,
-                        "artifact": clean.artifact.value if clean.artifact else None,
+                        "artifact": kind.value if kind else None,
                     },
                 )
             )
@@ -281,8 +302,8 @@ class AthleteProcessor:
         short = self._hrv_short.get()
         dfa = self._dfa.get()
         values: dict[str, MetricValue] = {}
-        values.update(_hrv_values(self._short_label, short))
-        values.update(_hrv_values(self._long_label, self._hrv_long.get()))
+        _hrv_values(values, self._short_label, short)
+        _hrv_values(values, self._long_label, self._hrv_long.get())
         alpha1 = _finite(dfa.alpha1)
         values["dfa_alpha1"] = alpha1
         values["dfa_reason"] = dfa.reason
@@ -328,6 +349,8 @@ class AthleteProcessor:
         distance = g.distance_m + self._distance_offset_m
         self._last_distance_m = distance
         self._last_gait = g
+        cadence, step, speed = g.cadence_spm, g.step_length_m, g.speed_mps
+        segment = self._segment
         out.append(
             Metric(
                 athlete=self.athlete,
@@ -335,32 +358,36 @@ class AthleteProcessor:
                 time_mono_s=t,
                 group=MetricGroup.GAIT,
                 values={
-                    "cadence_spm": _finite(g.cadence_spm),
-                    "step_length_m": _finite(g.step_length_m),
+                    "cadence_spm": cadence if isfinite(cadence) else None,
+                    "step_length_m": _finite(step),
                     "stride_length_m": _finite(g.stride_length_m),
-                    "speed_mps": _finite(g.speed_mps),
+                    "speed_mps": speed if isfinite(speed) else None,
                     "pace_s_per_km": _finite(g.pace_s_per_km),
-                    "distance_m": _finite(distance),
+                    "distance_m": distance if isfinite(distance) else None,
                     "running": g.running,
                     "cadence_unit": g.cadence_unit,
-                    "segment": self._segment.value if self._segment else None,
+                    "segment": segment.value if segment else None,
                 },
             )
         )
+        hr = self._last_hr_bpm
         closed = self._segments.update(
             t,
             r.time_utc,
-            speed_mps=g.speed_mps,
+            speed_mps=speed,
             distance_m=distance,
-            heart_rate_bpm=self._last_hr_bpm,
-            cadence_spm=g.cadence_spm,
-            step_length_m=g.step_length_m,
+            heart_rate_bpm=hr,
+            cadence_spm=cadence,
+            step_length_m=step,
         )
-        self._segment_changes(closed, t, out)
-        split = self._splits.update(t, distance, self._last_hr_bpm, g.cadence_spm)
-        for s in ([split] if split is not None else []) + self._splits.flush():
+        if closed or self._segments.current is not segment:
+            self._segment_changes(closed, t, out)
+        split = self._splits.update(t, distance, hr, cadence)
+        if split is not None:
+            out.append(self._split_metric(r.time_utc, t, split))
+        for s in self._splits.flush():
             out.append(self._split_metric(r.time_utc, t, s))
-        acc = self._accelerations.update(t, distance, g.speed_mps, g.cadence_spm, g.step_length_m)
+        acc = self._accelerations.update(t, distance, speed, cadence, step)
         if acc is not None:
             out.append(self._acceleration_metric(r.time_utc, t, acc))
 
@@ -442,8 +469,8 @@ class AthleteProcessor:
             "segment": self._segment.value if self._segment else None,
             "trimp": _finite(self._trimp.value),
         }
-        for zone, seconds in enumerate(self._zones.seconds, start=1):
-            values[f"zone{zone}_s"] = seconds
+        for key, seconds in zip(_ZONE_KEYS, self._zones.seconds, strict=True):
+            values[key] = seconds
         out.append(
             Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.SESSION,
                    values=values)
@@ -491,17 +518,13 @@ class AthleteProcessor:
             "late_dropped": self.counters.late_dropped,
             "beats": self.counters.beats,
         }
-        for zone, seconds in enumerate(self._zones.seconds, start=1):
-            values[f"zone{zone}_s"] = seconds
+        for key, seconds in zip(_ZONE_KEYS, self._zones.seconds, strict=True):
+            values[key] = seconds
         out.append(
             Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.SESSION,
                    values=values)
         )
         return out
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
 
 
 class Pipeline:

@@ -70,6 +70,21 @@ MAX_WEIGHT_S: Final = 5.0
 _STANDING_MPS: Final = 0.3
 
 
+def _thresholds(current: SegmentKind | None) -> tuple[float, ...]:
+    """Speeds (m/s) at or above which each boundary of ``_ORDER`` counts as crossed, seen from
+    ``current``: up by the margin from below, down by it from above (increasing, as every
+    margin is far smaller than the gap between boundaries)."""
+    level = _ORDER.index(current) if current is not None else None
+    return tuple(
+        b if level is None else b + h if level <= i else b - h
+        for i, (b, h) in enumerate(zip(BOUNDARIES_MPS, HYSTERESIS_MPS, strict=True))
+    )
+
+
+_THRESHOLDS: Final = {kind: _thresholds(kind) for kind in (None, *_ORDER)}
+assert all(list(t) == sorted(t) for t in _THRESHOLDS.values())  # classify() relies on it
+
+
 def classify(speed_mps: float, current: SegmentKind | None) -> SegmentKind:
     """The kind at this speed, with hysteresis relative to ``current``.
 
@@ -78,18 +93,14 @@ def classify(speed_mps: float, current: SegmentKind | None) -> SegmentKind:
     >>> classify(2.2, SegmentKind.RUN), classify(2.1, SegmentKind.RUN)
     (<SegmentKind.RUN: 'run'>, <SegmentKind.WALK: 'walk'>)
     """
-    level = _ORDER.index(current) if current is not None else None
-    out = 0
-    for i, (b, h) in enumerate(zip(BOUNDARIES_MPS, HYSTERESIS_MPS, strict=True)):
-        if level is None:
-            threshold = b
-        elif level <= i:
-            threshold = b + h
-        else:
-            threshold = b - h
-        if speed_mps >= threshold:
-            out = i + 1
-    return _ORDER[out]
+    stand_walk, walk_run, run_sprint = _THRESHOLDS[current]
+    if speed_mps >= run_sprint:
+        return SegmentKind.SPRINT
+    if speed_mps >= walk_run:
+        return SegmentKind.RUN
+    if speed_mps >= stand_walk:
+        return SegmentKind.WALK
+    return SegmentKind.STAND
 
 
 @dataclasses.dataclass(slots=True)
@@ -218,14 +229,10 @@ class SegmentTracker:
             distance_m = max(distance_m, self._last.distance_m)
         point = _Point(time_mono_s, time_utc, distance_m)
         contribution = self._weigh_interval(time_mono_s)
-        self._recent.append(_Recent(point, speed, _finite(heart_rate_bpm), contribution))
-        self._last = _Last(
-            time_mono_s,
-            distance_m,
-            _finite(heart_rate_bpm),
-            _finite(cadence_spm),
-            _finite(step_length_m),
-        )
+        hr = _finite(heart_rate_bpm)
+        self._recent.append(_Recent(point, speed, hr, contribution))
+        cadence, step = _finite(cadence_spm), _finite(step_length_m)
+        self._last = _Last(time_mono_s, distance_m, hr, cadence, step)
         if self._current is None:
             self._current = classify(speed, None)
             self._start = point
@@ -315,7 +322,8 @@ class SegmentTracker:
         return recent[j].point
 
     def _weigh_interval(self, time_mono_s: float) -> _Sums:
-        """Add the interval from the previous reading to now, with the previous values."""
+        """Add the interval from the previous reading to now, with the previous values; return
+        what it added (the interval's own sums)."""
         sums = _Sums()
         last = self._last
         if last is None:
@@ -323,16 +331,25 @@ class SegmentTracker:
         w = min(time_mono_s - last.time_mono_s, MAX_WEIGHT_S)
         if w <= 0.0:
             return sums
-        if last.hr_bpm is not None:
-            sums.hr_w += w
-            sums.hr_sum += w * last.hr_bpm
-        if last.cadence_spm is not None and last.cadence_spm > 0.0:
-            sums.cad_w += w
-            sums.cad_sum += w * last.cadence_spm
-            if last.step_length_m is not None and last.step_length_m > 0.0:
-                sums.step_w += w * last.cadence_spm
-                sums.step_sum += w * last.cadence_spm * last.step_length_m
-        (self._pending if self._in_pending else self._sums).add(sums)
+        # The interval's sums start at 0, so each is its term alone; added straight to the
+        # open stretch's sums (the same floating-point operations as ``_Sums.add``).
+        target = self._pending if self._in_pending else self._sums
+        hr, cadence, step = last.hr_bpm, last.cadence_spm, last.step_length_m
+        if hr is not None:
+            sums.hr_w = w
+            sums.hr_sum = x = w * hr
+            target.hr_w += w
+            target.hr_sum += x
+        if cadence is not None and cadence > 0.0:
+            sums.cad_w = w
+            sums.cad_sum = x = w * cadence
+            target.cad_w += w
+            target.cad_sum += x
+            if step is not None and step > 0.0:
+                sums.step_w = x = w * cadence
+                sums.step_sum = y = w * cadence * step
+                target.step_w += x
+                target.step_sum += y
         return sums
 
     def _close(self, end: _Point) -> Segment:

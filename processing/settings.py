@@ -45,7 +45,11 @@ class AthleteSettings:
         3
         """
         pct = 100.0 * hr_bpm / self.max_hr_bpm
-        return 1 + sum(1 for b in self.zone_bounds_pct_max if pct >= b)
+        zone = 1
+        for bound in self.zone_bounds_pct_max:
+            if pct >= bound:
+                zone += 1
+        return zone
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
