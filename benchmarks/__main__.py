@@ -12,7 +12,7 @@ import sys
 import time
 
 MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt", "fit", "processing", "latency",
-           "demo", "notify", "worker")
+           "demo", "notify", "worker", "scaleout")
 
 
 def main(argv: list[str]) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import platformdirs
 
 from stridewatch.commands import _add_influx, influx_target, mqtt_target
-from stridewatch.errors import UsageError
+from stridewatch.errors import RuntimeFailureError, UsageError
 
 EXIT_OK = 0
 
@@ -75,9 +75,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
           f"{', InfluxDB ' + options.influx.url if options.influx else ''}"
           f"{', MQTT ' + options.mqtt.url if options.mqtt else ''} (Ctrl-C stops)",
           flush=True)
+    from processing.snapshot import SnapshotError
+
     try:
         with contextlib.suppress(KeyboardInterrupt):
             worker.app.run()  # Quix stops cleanly on SIGINT/SIGTERM, commits what it did
+    except SnapshotError as exc:
+        raise RuntimeFailureError(
+            f"an athlete's state in Kafka cannot be read: {exc}. Nothing was committed past "
+            "it; see docs/scaling.md, 'Upgrades'") from None
     finally:
         worker.close()
     c = step.counters
