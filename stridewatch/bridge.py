@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -44,9 +45,18 @@ FLUSH_TIMEOUT_S: Final = 30.0
 CONNECT_TIMEOUT_S: Final = 10.0
 
 
+def connection_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The librdkafka settings of ``options`` that say how to connect (``security.*``,
+    ``sasl.*``, ``ssl.*``), for clients other than the one they were given for."""
+    return {key: value for key, value in options.items()
+            if key.startswith(("security.", "sasl.", "ssl."))}
+
+
 def ensure_topic(bootstrap: str, name: str = READINGS_TOPIC, *,
-                 partitions: int = PARTITIONS, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+                 partitions: int = PARTITIONS, timeout_s: float = CONNECT_TIMEOUT_S,
+                 extra: Mapping[str, Any] | None = None) -> None:
     """Create ``name`` (with a retention, which some brokers need) unless it exists.
+    ``extra``: how to connect (see :func:`connection_options`).
 
     Raises:
         RuntimeFailureError: the broker cannot be reached or refused to create the topic.
@@ -54,7 +64,8 @@ def ensure_topic(bootstrap: str, name: str = READINGS_TOPIC, *,
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **connection_options(extra or {}),
+                         "logger": logger})  # librdkafka's retries: to the log, not stderr
     try:
         if name in admin.list_topics(timeout=timeout_s).topics:
             return
@@ -66,8 +77,9 @@ def ensure_topic(bootstrap: str, name: str = READINGS_TOPIC, *,
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
             return
+        cause = error.str() if isinstance(error, KafkaError) else str(exc)
         raise RuntimeFailureError(
-            f"Kafka at {bootstrap}: {error or exc}; check --kafka (host:port of a broker) and "
+            f"Kafka at {bootstrap}: {cause}; check --kafka (host:port of a broker) and "
             "that the broker is running") from None
 
 
@@ -140,7 +152,7 @@ async def run_bridge(mqtt: MqttTarget, bootstrap: str, *, stop: asyncio.Event,
         RuntimeFailureError: Kafka or the MQTT broker unreachable at start, or readings left
             unacknowledged by Kafka at the end.
     """
-    await asyncio.to_thread(ensure_topic, bootstrap)
+    await asyncio.to_thread(ensure_topic, bootstrap, extra=producer_extra)
     producer = KafkaReadingProducer(bootstrap, extra=producer_extra, queue_size=queue_size)
     source = MqttReadingSource(mqtt, client_id=client_id, shared_group=SHARED_GROUP,
                                persistent=client_id is not None)

@@ -56,6 +56,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from confluent_kafka import KafkaException
+
+    from processing.snapshot import SnapshotError
+    from stridewatch.bridge import ensure_topic
     from stridewatch.worker import AthleteStep, WorkerOptions, build_app
 
     state_dir = Path(args.state_dir) if args.state_dir else (
@@ -69,14 +73,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         how = f"resumes after reading {applied} (state restored)" if applied else "starts"
         print(f"worker: athlete {athlete} {how}", flush=True)
 
+    # A clear error for a wrong --kafka, before Quix (which would print a traceback).
+    ensure_topic(args.kafka, extra={**options.producer_extra, **options.consumer_extra})
     step = AthleteStep(options.settings, on_restore=took)
     worker = build_app(options, step)
     print(f"worker: group {args.group} on {args.kafka}, state in {state_dir}"
           f"{', InfluxDB ' + options.influx.url if options.influx else ''}"
           f"{', MQTT ' + options.mqtt.url if options.mqtt else ''} (Ctrl-C stops)",
           flush=True)
-    from processing.snapshot import SnapshotError
-
     try:
         with contextlib.suppress(KeyboardInterrupt):
             worker.app.run()  # Quix stops cleanly on SIGINT/SIGTERM, commits what it did
@@ -84,6 +88,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise RuntimeFailureError(
             f"an athlete's state in Kafka cannot be read: {exc}. Nothing was committed past "
             "it; see docs/scaling.md, 'Upgrades'") from None
+    except KafkaException as exc:
+        raise RuntimeFailureError(
+            f"Kafka at {args.kafka}: {exc.args[0] if exc.args else exc}; the worker stopped "
+            "(what it committed is safe: another worker, or this one restarted, goes on from "
+            "there)") from None
     finally:
         worker.close()
     c = step.counters

@@ -400,6 +400,19 @@ def test_bridge_names_an_unreachable_kafka(mosquitto: MosquittoServer) -> None:
                                stop=asyncio.Event()))
 
 
+def test_worker_names_an_unreachable_kafka(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from stridewatch import cli
+
+    port = free_port()  # nothing listens there
+    code = cli.main(["worker", "--kafka", f"127.0.0.1:{port}", "--state-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"Kafka at 127.0.0.1:{port}" in err
+    assert "check --kafka" in err
+    assert "Traceback" not in err
+
+
 def _influx_points(influxd: InfluxServer, database: str) -> dict[str, list[dict[str, Any]]]:
     """Every point, per measurement, in the server's order (time, then series)."""
     result = influxd.query("SHOW MEASUREMENTS", database)["results"][0]
