@@ -27,6 +27,16 @@ def _kafka(text: str) -> str:
     return text
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.05 <= value <= 60.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a period of 0.05 to 60 seconds")
+    return value
+
+
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -67,6 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     options = WorkerOptions(bootstrap=args.kafka, state_dir=state_dir,
                             influx=influx_target(args), mqtt=mqtt_target(args.mqtt),
                             consumer_group=args.group,
+                            commit_interval_s=args.commit_interval,
                             consumer_extra=dict(args.consumer_option),
                             producer_extra=dict(args.producer_option))
     def took(athlete: str, applied: int) -> None:
@@ -121,6 +132,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="consumer group: the workers that share the athletes")
     p.add_argument("--state-dir", help="local state (RocksDB; restored from Kafka's "
                                        "changelog when missing)")
+    p.add_argument("--commit-interval", type=_seconds, default=1.0, metavar="SECONDS",
+                   help="checkpoint period: InfluxDB and MQTT are written at each checkpoint, "
+                        "so it bounds their latency; shorter means more commits and "
+                        "changelog traffic (default 1.0)")
     _add_influx(p)
     p.add_argument("--mqtt", metavar="URL",
                    help="publish alerts (QoS 1), telemetry and status here, as run does "

@@ -260,6 +260,7 @@ class WorkerProcess:
         self.log = workdir / f"{name}.log"
         options = [f"--producer-option={k}={v}" for k, v in TANSU_PRODUCER.items()]
         options += [f"--consumer-option={k}={v}" for k, v in FAST_GROUP.items()]
+        options += ["--commit-interval", "0.5"]  # the flag, end to end
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "stridewatch", "worker", "--kafka", kafka.bootstrap,
@@ -398,6 +399,18 @@ def test_bridge_names_an_unreachable_kafka(mosquitto: MosquittoServer) -> None:
     with pytest.raises(RuntimeFailureError, match=f"127.0.0.1:{port}.*--kafka"):
         asyncio.run(run_bridge(MqttTarget.from_url(mosquitto.url, env={}), f"127.0.0.1:{port}",
                                stop=asyncio.Event()))
+
+
+def test_worker_commit_interval_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from stridewatch.cli import build_parser
+
+    args = build_parser().parse_args(["worker", "--kafka", "h:9092", "--commit-interval", "0.25"])
+    assert args.commit_interval == 0.25
+    assert build_parser().parse_args(["worker", "--kafka", "h:9092"]).commit_interval == 1.0
+    for bad in ("0", "-1", "soon", "61"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["worker", "--kafka", "h:9092", "--commit-interval", bad])
+        assert "0.05 to 60 seconds" in capsys.readouterr().err
 
 
 def test_worker_names_an_unreachable_kafka(tmp_path: Path,
