@@ -194,8 +194,7 @@ class Worker:
 
 def build_app(options: WorkerOptions, step: AthleteStep | None = None) -> Worker:
     """The Quix Streams application of one worker (not started)."""
-    from quixstreams import Application
-    from quixstreams.models import TopicConfig
+    from outputs.quix import Application, TopicConfig
 
     app = Application(
         broker_address=options.bootstrap,

@@ -7,7 +7,10 @@ timeout.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
 import threading
 from typing import IO
 
@@ -59,3 +62,31 @@ class LineReader:
             self._stream.close()
         with self._cond:
             return "\n".join(self.lines)
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child under test: ``PYTHONFAULTHANDLER`` set, so that
+    :func:`stop` can make a hung child print every thread's stack before it is killed."""
+    return {**os.environ, "PYTHONFAULTHANDLER": "1"}
+
+
+def stop(proc: subprocess.Popen[str], log: LineReader, *, sig: int = signal.SIGINT,
+         timeout_s: float = 60.0) -> None:
+    """Send ``sig`` and wait for ``proc`` to exit; a child that does not exit within
+    ``timeout_s`` gets SIGABRT (its stacks, by faulthandler, go to ``log``), then SIGKILL, and
+    the test fails with the stacks. Never leaves the process running (a leftover ``Popen``
+    fails a later test with an unraisable warning)."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout_s)
+        return
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    tail = "\n".join(log.text(join_s=5).splitlines()[-150:])
+    raise AssertionError(f"{proc.args!r} did not exit within {timeout_s} s of signal {sig}; "
+                         f"its stderr (with the stacks at SIGABRT):\n{tail}")

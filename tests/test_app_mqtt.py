@@ -5,7 +5,6 @@ live outputs into the real Mosquitto and influxd."""
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mosquitto_server import MosquittoServer
-from proc_lines import LineReader
+from proc_lines import LineReader, child_env, stop
 
 from outputs.store import SessionStore
 
@@ -23,7 +22,7 @@ from outputs.store import SessionStore
 def _spawn(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "stridewatch", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
     )
 
 
@@ -70,8 +69,7 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
         n_hr = sum(1 for r in sent if r["type"] == "heart_rate")
         wait_until(lambda: _count(store, "heart_rate") >= n_hr, 60, "the central to store them")
     finally:
-        central.send_signal(signal.SIGINT)
-        central.wait(timeout=60)
+        stop(central, log)
     err = log.text()
     screen.text()
     assert central.returncode == 0, err[-3000:]

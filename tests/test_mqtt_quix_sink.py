@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from mosquitto_server import MosquittoServer, ThreadSubscriber, free_port
-from quixstreams.sinks import SinkBackpressureError, SinkBatch
 
 from outputs.mqtt import MqttTarget
 from outputs.mqtt.quix_sink import MqttOutputSink
 from outputs.mqtt_codec import decode_alert, encode_output, topic_for
+from outputs.quix import SinkBackpressureError, SinkBatch
 from processing.records import Alert, AlertKind, Metric, MetricGroup, Severity
 
 WAIT_S = 20.0

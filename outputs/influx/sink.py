@@ -20,12 +20,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
-
 from outputs.influx.classify import OutcomeKind
 from outputs.influx.target import InfluxTarget
 from outputs.influx.writer import InfluxWriter
 from outputs.lineprotocol.encode import encode_point
+from outputs.quix import BatchingSink, SinkBackpressureError, SinkBatch
 
 logger = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from typing import Any, Final
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 
 from outputs.mqtt.client import KEEPALIVE_S, OPERATION_TIMEOUT_S, default_client_id
 from outputs.mqtt.target import MqttTarget
 from outputs.mqtt_codec import encode_output, encode_status
+from outputs.quix import BatchingSink, SinkBackpressureError, SinkBatch
 from processing.records import Alert
 
 logger = logging.getLogger(__name__)
