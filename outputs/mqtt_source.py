@@ -11,6 +11,13 @@ the processing host publishes at QoS 0. QoS 1 is at-least-once: after a reconnec
 publisher re-sends what the broker had not acknowledged, so :class:`MqttReadingSource`
 drops byte-identical repeats of recently seen payloads (``duplicates``).
 
+Manual acknowledgements (``manual_ack=True``, for ``stridewatch bridge``): the source owes the
+broker a PUBACK for each reading and :attr:`Received.ack` sends it, once the consumer has put
+the reading somewhere safe (Kafka's delivery report). Until then the broker keeps the message
+in the session (MQTT 5, clean start off, :data:`SESSION_EXPIRY_S`) and re-sends it after a
+crash; at most :data:`RECEIVE_MAXIMUM` are unacknowledged, which bounds what the process holds.
+Repeats are not dropped in this mode (each must be acknowledged itself): consumers de-duplicate.
+
 Both reconnect through :class:`ingest.reconnect.Reconnector` (full jitter, reset after a
 connect, a stop interrupts the wait) and expose ``link`` (:class:`ingest.reconnect.LinkStatus`).
 """
@@ -19,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import random
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Final, Self
 
@@ -61,6 +70,31 @@ PUBLISH_WINDOW: Final = 20
 """QoS 1 publishes in flight at once (paho's default max_inflight_messages)."""
 DEDUP_WINDOW: Final = 4096
 """Recent payloads remembered to drop QoS 1 redeliveries (far more than one window)."""
+RECEIVE_MAXIMUM: Final = 2_000
+"""Readings unacknowledged at once with ``manual_ack`` (MQTT 5 Receive Maximum): ~0.7 s of
+1,000 athletes, enough to keep Kafka batches full (a delivery report takes ~5-20 ms)."""
+SESSION_EXPIRY_S: Final = 24 * 3600
+"""How long the broker keeps a ``manual_ack`` source's session (its queued readings) while
+the process is away: a day, so a bridge restarted after a night's outage loses nothing (the
+broker's ``max_queued_messages`` bounds the backlog)."""
+
+
+def _no_ack() -> None:
+    """Nothing owed: the client acknowledged on receipt."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Received:
+    """A reading taken from MQTT and its acknowledgement.
+
+    ``ack()`` sends the PUBACK (thread-safe: it may be called from a Kafka delivery callback on
+    any thread); a no-op unless the source was built with ``manual_ack``. An ack that arrives
+    after the connection it came on was lost is dropped: the broker re-sends the reading on
+    the new connection, and that copy gets its own ack.
+    """
+
+    reading: Reading
+    ack: Callable[[], None]
 
 
 class MqttReadingSource:
@@ -75,7 +109,10 @@ class MqttReadingSource:
         athlete: only this athlete (all athletes when ``None``).
         client_id: MQTT client id; give a fixed one with ``persistent=True`` so the broker
             queues readings while this process is away.
-        shared_group: subscribe through ``$share/<group>/`` (several sources share the load).
+        shared_group: subscribe through ``$share/<group>/`` (several sources share the load;
+            Mosquitto hands the messages out round-robin, so one topic's order is lost).
+        manual_ack: acknowledge each reading only when :attr:`Received.ack` is called (needs
+            ``persistent``; iterate :meth:`deliveries`). See the module docstring.
     """
 
     def __init__(
@@ -86,6 +123,7 @@ class MqttReadingSource:
         client_id: str | None = None,
         persistent: bool = False,
         shared_group: str | None = None,
+        manual_ack: bool = False,
         queue_size: int = SOURCE_QUEUE_SIZE,
         on_link_change: LinkCallback | None = None,
         rng: random.Random | None = None,
@@ -94,12 +132,20 @@ class MqttReadingSource:
     ) -> None:
         if persistent and client_id is None:
             raise ValueError("persistent=True needs a fixed client_id (the session's name)")
+        if manual_ack and not persistent:
+            raise ValueError("manual_ack=True needs persistent=True (the broker keeps what is "
+                             "not acknowledged in the session)")
         self.target = target
         self.client_id = client_id or default_client_id("source")
         topic = topic_filter("readings", athlete)
         self.topic = shared_filter(shared_group, topic) if shared_group else topic
         self._persistent = persistent
-        self._queue: DropOldestQueue[Reading] = DropOldestQueue(queue_size)
+        self._manual_ack = manual_ack
+        # With manual acks the broker sends at most RECEIVE_MAXIMUM unacknowledged: a queue
+        # that holds them all never drops one.
+        self._queue: DropOldestQueue[Received] = DropOldestQueue(
+            max(queue_size, RECEIVE_MAXIMUM) if manual_ack else queue_size)
+        self._client: aiomqtt.Client | None = None
         self._stopping = asyncio.Event()
         self._link = mqtt_reconnector(
             f"MQTT source {self.client_id}", target, stop=self._stopping, rng=rng,
@@ -113,6 +159,9 @@ class MqttReadingSource:
         self.received = 0
         self.bad_messages = 0
         self.duplicates = 0
+        self.acked = 0
+        self.acks_dropped = 0
+        """Acks owed on a connection that was lost since (the broker re-sends those)."""
 
     @property
     def link(self) -> LinkStatus:
@@ -153,6 +202,17 @@ class MqttReadingSource:
         return self
 
     async def __anext__(self) -> Reading:
+        return (await self._next()).reading
+
+    async def deliveries(self) -> AsyncIterator[Received]:
+        """Readings with their acknowledgements (the way to iterate with ``manual_ack``)."""
+        while True:
+            try:
+                yield await self._next()
+            except StopAsyncIteration:
+                return
+
+    async def _next(self) -> Received:
         while True:
             items = self._queue.take(1)
             if items:
@@ -161,11 +221,11 @@ class MqttReadingSource:
                 raise StopAsyncIteration
             await self._queue.wait()
 
-    def _deliver(self, topic: str, payload: object) -> None:
+    def _deliver(self, topic: str, payload: object, ack: Callable[[], None] = _no_ack) -> None:
         """Decode one message and enqueue it (synchronous: no await between receive and put)."""
         if not isinstance(payload, bytes):
             payload = str(payload).encode() if isinstance(payload, str) else b""
-        if payload in self._recent_set:
+        if not self._manual_ack and payload in self._recent_set:
             self.duplicates += 1
             return
         try:
@@ -174,27 +234,56 @@ class MqttReadingSource:
             self.bad_messages += 1
             logger.warning("MQTT source: skipping undecodable message on %s (%d so far): %s",
                            topic, self.bad_messages, exc)
+            ack()  # it will never decode: not worth a redelivery
             return
-        self._recent.append(payload)
-        self._recent_set.add(payload)
-        if len(self._recent) > DEDUP_WINDOW:
-            self._recent_set.discard(self._recent.popleft())
+        if not self._manual_ack:
+            self._recent.append(payload)
+            self._recent_set.add(payload)
+            if len(self._recent) > DEDUP_WINDOW:
+                self._recent_set.discard(self._recent.popleft())
         self.received += 1
-        self._queue.put(reading)
+        self._queue.put(Received(reading, ack))
 
     async def _session(self) -> None:
-        client = make_client(self.target, client_id=self.client_id,
-                             clean_session=not self._persistent)
+        if self._manual_ack:
+            client = make_client(self.target, client_id=self.client_id,
+                                 v5_session=(SESSION_EXPIRY_S, RECEIVE_MAXIMUM))
+            client._client.manual_ack_set(True)  # paho: no PUBACK until ack() is called
+        else:
+            client = make_client(self.target, client_id=self.client_id,
+                                 clean_session=not self._persistent)
         async with client:
-            await client.subscribe(self.topic, qos=1)
-            self._link.connected()
-            self._subscribed.set()
-            logger.info("MQTT source subscribed to %s on %s", self.topic, self.target.url)
-            await run_until_stopped(self._stopping, self._receive(client))
+            self._client = client
+            try:
+                await client.subscribe(self.topic, qos=1)
+                self._link.connected()
+                self._subscribed.set()
+                logger.info("MQTT source subscribed to %s on %s", self.topic, self.target.url)
+                await run_until_stopped(self._stopping, self._receive(client))
+            finally:
+                self._client = None
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            self._deliver(str(message.topic), message.payload)
+            ack = self._acker(client, message.mid, message.qos) if self._manual_ack else _no_ack
+            self._deliver(str(message.topic), message.payload, ack)
+
+    def _acker(self, client: aiomqtt.Client, mid: int, qos: int) -> Callable[[], None]:
+        """The PUBACK of message ``mid`` on ``client``, sendable from any thread."""
+        loop = asyncio.get_running_loop()
+
+        def on_loop() -> None:  # paho's client is driven by this loop: only touch it here
+            if self._client is client:
+                client._client.ack(mid, qos)
+                self.acked += 1
+            else:
+                self.acks_dropped += 1
+
+        def ack() -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(on_loop)
+
+        return ack
 
 
 class MqttReadingPublisher:

@@ -37,6 +37,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _partition(text: str) -> tuple[int, int]:
+    """``I/N``: this bridge is number I (0-based) of N."""
+    index, sep, count = text.partition("/")
+    if sep and index.strip().isdigit() and count.strip().isdigit():
+        i, n = int(index), int(count)
+        if 0 <= i < n:
+            return i, n
+    raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 0 <= I < N (e.g. 0/2 and 1/2 "
+                                     "for two bridges)")
+
+
 def _option(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -56,10 +67,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        print(f"bridge {args.partition[0]}/{args.partition[1]}: MQTT {mqtt.url} → Kafka "
+              f"{args.kafka} (Ctrl-C stops)", flush=True)
         counters = await run_bridge(mqtt, args.kafka, stop=stop, client_id=args.client_id,
+                                    partition=args.partition,
                                     producer_extra=dict(args.producer_option))
-        print(f"bridge: {counters.forwarded} reading(s) forwarded to Kafka, "
-              f"{counters.waits} wait(s) for the broker")
+        print(f"bridge: {counters.forwarded} reading(s) forwarded to Kafka and acknowledged "
+              f"to MQTT, {counters.skipped} of other bridges' athletes, {counters.waits} "
+              "wait(s) for the broker")
 
     asyncio.run(main())
     return EXIT_OK
@@ -119,8 +134,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="broker the collectors publish to (mqtt://host:port)")
     p.add_argument("--kafka", metavar="BOOTSTRAP", type=_kafka, required=True,
                    help="Kafka bootstrap servers, host:port[,host:port]")
-    p.add_argument("--client-id", help="fixed MQTT client id: a persistent session, so the "
-                                       "broker keeps readings while the bridge restarts")
+    p.add_argument("--partition", type=_partition, default=(0, 1), metavar="I/N",
+                   help="run N bridges: this one forwards the athletes whose hash modulo N is "
+                        "I, keeping each athlete's readings in order (default 0/1: all)")
+    p.add_argument("--client-id", help="MQTT client id of the bridge's persistent session "
+                                       "(default stridewatch-bridge-I-of-N; keep it across "
+                                       "restarts: the broker keeps the readings for it)")
     _add_kafka_options(p, consumer=False)
     p.set_defaults(func=cmd_bridge)
 

@@ -41,7 +41,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -273,6 +273,17 @@ class TansuServer:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=STOP_TIMEOUT_S)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """A hung broker: SIGSTOP for the block, SIGCONT after (connections stay open,
+        requests get no answer)."""
+        assert self._process is not None, "the broker is not running"
+        self._process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self._process.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> TansuServer:
         self.start()

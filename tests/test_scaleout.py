@@ -252,24 +252,21 @@ def _first_occurrences(items: Sequence[Output]) -> list[Output]:
     return [x for x in items if not (x in seen or seen.add(x))]  # type: ignore[func-returns-value]
 
 
-class WorkerProcess:
-    """``stridewatch worker`` as a child process (killable like a crashed machine)."""
+class StridewatchProcess:
+    """``stridewatch <args>`` as a child process (killable like a crashed machine), its
+    output in ``<workdir>/<name>.log``."""
 
-    def __init__(self, kafka: TansuServer, workdir: Path, name: str) -> None:
+    def __init__(self, args: Sequence[str], workdir: Path, name: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / f"{name}.log"
-        options = [f"--producer-option={k}={v}" for k, v in TANSU_PRODUCER.items()]
-        options += [f"--consumer-option={k}={v}" for k, v in FAST_GROUP.items()]
-        options += ["--commit-interval", "0.5"]  # the flag, end to end
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "stridewatch", "worker", "--kafka", kafka.bootstrap,
-                 "--state-dir", str(workdir / f"{name}-state"), *options],
+                [sys.executable, "-m", "stridewatch", *args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
     def wait_for(self, text: str) -> None:
-        """Until the worker's output shows ``text`` (bounded by :data:`WAIT_S`)."""
+        """Until the process's output shows ``text`` (bounded by :data:`WAIT_S`)."""
         deadline = time.monotonic() + WAIT_S
         while text not in self.log.read_text(errors="replace"):
             assert self.process.poll() is None, self.log.read_text(errors="replace")
@@ -291,21 +288,34 @@ class WorkerProcess:
         return self.log.read_text(errors="replace")
 
 
+_TANSU_PRODUCER_OPTIONS = [f"--producer-option={k}={v}" for k, v in TANSU_PRODUCER.items()]
+
+
+def worker_process(kafka: TansuServer, workdir: Path, name: str) -> StridewatchProcess:
+    """``stridewatch worker`` with its own state directory, fast rebalances."""
+    options = [*_TANSU_PRODUCER_OPTIONS,
+               *(f"--consumer-option={k}={v}" for k, v in FAST_GROUP.items()),
+               "--commit-interval", "0.5"]  # the flag, end to end
+    return StridewatchProcess(["worker", "--kafka", kafka.bootstrap,
+                               "--state-dir", str(workdir / f"{name}-state"), *options],
+                              workdir, name)
+
+
 @pytest.fixture
-def workers(topics: TansuServer, tmp_path: Path) -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
+def workers(topics: TansuServer, tmp_path: Path) -> Iterator[list[StridewatchProcess]]:
+    started: list[StridewatchProcess] = []
     yield started
     for worker in started:
         worker.stop()
 
 
 def test_workers_dying_and_joining_lose_nothing_and_repeat_only_with_the_same_ids(
-    topics: TansuServer, workers: list[WorkerProcess], tmp_path: Path
+    topics: TansuServer, workers: list[StridewatchProcess], tmp_path: Path
 ) -> None:
     athletes = list(CLUB)
     half = 600
     reference = _reference(athletes)
-    workers += [WorkerProcess(topics, tmp_path, "w1"), WorkerProcess(topics, tmp_path, "w2")]
+    workers += [worker_process(topics, tmp_path, "w1"), worker_process(topics, tmp_path, "w2")]
     _produce(topics, athletes, 0, half)
     reader = OutputReader(topics)
     try:
@@ -313,7 +323,7 @@ def test_workers_dying_and_joining_lose_nothing_and_repeat_only_with_the_same_id
         # Mid-session, once every athlete's progress (and so its state) is committed.
         _wait_committed(topics, athletes)
         workers[0].kill()  # SIGKILL: no goodbye, its partitions move on the session timeout
-        workers.append(WorkerProcess(topics, tmp_path, "w3"))  # joins with no state at all
+        workers.append(worker_process(topics, tmp_path, "w3"))  # joins with no state at all
         _produce(topics, athletes, half, None)
         got = reader.read_until(len(set(reference)), distinct=True)
     finally:
@@ -333,25 +343,48 @@ def test_workers_dying_and_joining_lose_nothing_and_repeat_only_with_the_same_id
     print(f"{repeats} repeated output(s) after the kill (at-least-once)")
 
 
+class ReadingsReader:
+    """Reads ``stridewatch.readings`` from the start: (key, partition, value) in each
+    partition's order."""
+
+    def __init__(self, kafka: TansuServer) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        self._consumer = Consumer({"bootstrap.servers": kafka.bootstrap,
+                                   "group.id": "test-readings", "enable.auto.commit": False})
+        md = self._consumer.list_topics(READINGS_TOPIC, timeout=10)
+        self._consumer.assign([TopicPartition(READINGS_TOPIC, p, OFFSET_BEGINNING)
+                               for p in md.topics[READINGS_TOPIC].partitions])
+        self.got: list[tuple[str, int, bytes]] = []
+
+    def read_until(self, done: Callable[[list[tuple[str, int, bytes]]], bool]
+                   ) -> list[tuple[str, int, bytes]]:
+        """What has arrived once ``done(got)``; fails after :data:`WAIT_S`."""
+        deadline = time.monotonic() + WAIT_S
+        while not done(self.got):
+            assert time.monotonic() < deadline, f"{len(self.got)} reading(s) only in Kafka"
+            message = self._consumer.poll(0.2)
+            if message is not None and not message.error():
+                self.got.append((message.key().decode(), message.partition(), message.value()))
+        return self.got
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 def _read_readings(kafka: TansuServer, count: int) -> list[tuple[str, int, bytes]]:
     """(key, partition, value) of the first ``count`` readings on the readings topic."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "test-readings",
-                         "enable.auto.commit": False})
+    reader = ReadingsReader(kafka)
     try:
-        md = consumer.list_topics(READINGS_TOPIC, timeout=10)
-        consumer.assign([TopicPartition(READINGS_TOPIC, p, OFFSET_BEGINNING)
-                         for p in md.topics[READINGS_TOPIC].partitions])
-        got: list[tuple[str, int, bytes]] = []
-        deadline = time.monotonic() + WAIT_S
-        while len(got) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is not None and not message.error():
-                got.append((message.key().decode(), message.partition(), message.value()))
-        return got
+        return reader.read_until(lambda got: len(got) >= count)
     finally:
-        consumer.close()
+        reader.close()
+
+
+def _unique_client_id(name: str) -> str:
+    """A client id no other test uses: the Mosquitto fixture is shared by the whole run, and a
+    bridge's persistent session would otherwise collect other tests' readings."""
+    return f"{name}-{os.getpid()}-{free_port()}"
 
 
 @pytest.mark.parametrize("queue_size", [100_000, 2])
@@ -371,7 +404,8 @@ def test_bridge_forwards_mqtt_readings_keyed_and_in_order_per_athlete(
         async with asyncio.TaskGroup() as tasks:
             bridge = tasks.create_task(run_bridge(
                 target, topics.bootstrap, stop=stop, subscribed=subscribed,
-                producer_extra=TANSU_PRODUCER, queue_size=queue_size))
+                producer_extra=TANSU_PRODUCER, queue_size=queue_size,
+                client_id=_unique_client_id("bridge")))
             async with asyncio.timeout(WAIT_S):
                 await subscribed.wait()
             async with MqttReadingPublisher(target) as publisher:
@@ -394,11 +428,124 @@ def test_bridge_forwards_mqtt_readings_keyed_and_in_order_per_athlete(
     print(f"queue {queue_size}: {counters.waits} wait(s) for the broker")
 
 
+def _in_order_once_each(got: Sequence[tuple[str, int, bytes]],
+                        sent: dict[str, list[bytes]]) -> int:
+    """Checks that Kafka holds every sent reading, each athlete's in one partition and in the
+    order sent, repeats only of byte-identical earlier readings; returns the repeats."""
+    for athlete, payloads in sent.items():
+        mine = [(partition, value) for key, partition, value in got if key == athlete]
+        assert len({partition for partition, _ in mine}) == 1, athlete
+        values = [value for _, value in mine]
+        seen: set[bytes] = set()
+        first = [v for v in values if not (v in seen or seen.add(v))]  # type: ignore[func-returns-value]
+        assert first == payloads, athlete  # nothing lost, nothing reordered, nothing new
+    assert {key for key, _, _ in got} == set(sent)
+    return len(got) - sum(len(p) for p in sent.values())
+
+
+def test_a_bridge_killed_mid_stream_loses_nothing_and_repeats_only_identical_readings(
+    topics: TansuServer, mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """SIGKILL the bridge while readings wait for a hung Kafka (its producer queue full),
+    publish more while it is down, start it again: every reading reaches Kafka, in order per
+    athlete; the only repeats are readings Kafka had taken whose MQTT acknowledgement died
+    with the bridge."""
+    target = MqttTarget.from_url(mosquitto.url, env={})
+    athletes, first, total = ["ann", "bob", "cyd"], 300, 400
+    readings = {a: _readings(a)[:total] for a in athletes}
+    sent = {a: [encode_reading(r).payload for r in rs] for a, rs in readings.items()}
+    args = ["-v", "bridge", "--mqtt", mosquitto.url, "--kafka", topics.bootstrap,
+            "--client-id", _unique_client_id("bridge-kill"), *_TANSU_PRODUCER_OPTIONS,
+            "--producer-option=queue.buffering.max.messages=50"]
+
+    async def publish(start: int, stop: int) -> None:
+        async with MqttReadingPublisher(target) as publisher:
+            for i in range(start, stop):
+                for athlete in athletes:
+                    await publisher.publish(readings[athlete][i])
+            assert await publisher.flush(WAIT_S)  # all acknowledged by the broker
+
+    reader = ReadingsReader(topics)
+    bridge = StridewatchProcess(args, tmp_path, "bridge-1")
+    try:
+        bridge.wait_for("MQTT source subscribed")
+        asyncio.run(publish(0, first // 2))
+        reader.read_until(lambda got: len(got) >= 100)
+        with topics.frozen():  # readings pile up in the bridge, unacknowledged by Kafka
+            asyncio.run(publish(first // 2, first))
+            bridge.wait_for("is slower than the readings")  # its producer queue is full
+            bridge.kill()
+        asyncio.run(publish(first, total))  # the broker keeps these for the bridge's session
+        bridge = StridewatchProcess(args, tmp_path, "bridge-2")
+        expected = {p for payloads in sent.values() for p in payloads}
+        got = reader.read_until(lambda got: {v for _, _, v in got} >= expected)
+    finally:
+        log = bridge.stop()
+        reader.close()
+    assert bridge.process.returncode == 0, log
+    repeats = _in_order_once_each(got, sent)
+    print(f"{repeats} repeat(s) after the restart")
+
+
+def test_two_bridges_split_athletes_and_keep_each_in_order(
+    topics: TansuServer, mosquitto: MosquittoServer
+) -> None:
+    """``--partition 0/2`` and ``1/2``: each athlete forwarded by exactly one bridge, once,
+    in order (a shared subscription would split an athlete's readings between them)."""
+    from stridewatch.bridge import owner
+
+    target = MqttTarget.from_url(mosquitto.url, env={})
+    athletes = list(CLUB)
+    assert {owner(a, 2) for a in athletes} == {0, 1}  # both bridges have work
+    count = 100
+    sent_readings = [r for i in range(count) for r in (_readings(a)[i] for a in athletes)]
+
+    async def scenario() -> list[BridgeCounters]:
+        stop = asyncio.Event()
+        ready = [asyncio.Event(), asyncio.Event()]
+        async with asyncio.TaskGroup() as tasks:
+            bridges = [tasks.create_task(run_bridge(
+                target, topics.bootstrap, stop=stop, subscribed=ready[i], partition=(i, 2),
+                producer_extra=TANSU_PRODUCER, client_id=_unique_client_id(f"bridge{i}")))
+                for i in range(2)]
+            async with asyncio.timeout(WAIT_S):
+                for event in ready:
+                    await event.wait()
+            async with MqttReadingPublisher(target) as publisher:
+                for reading in sent_readings:
+                    await publisher.publish(reading)
+                assert await publisher.flush(WAIT_S)
+            got = await asyncio.to_thread(_read_readings, topics, len(sent_readings))
+            stop.set()
+        sent = {a: [encode_reading(r).payload for r in sent_readings if r.athlete == a]
+                for a in athletes}
+        assert _in_order_once_each(got, sent) == 0
+        return [bridge.result() for bridge in bridges]
+
+    counters = asyncio.run(scenario())
+    for i, c in enumerate(counters):
+        mine = sum(count for a in athletes if owner(a, 2) == i)
+        assert (c.forwarded, c.delivered, c.skipped) == (mine, mine, len(sent_readings) - mine)
+
+
 def test_bridge_names_an_unreachable_kafka(mosquitto: MosquittoServer) -> None:
     port = free_port()  # nothing listens there
     with pytest.raises(RuntimeFailureError, match=f"127.0.0.1:{port}.*--kafka"):
         asyncio.run(run_bridge(MqttTarget.from_url(mosquitto.url, env={}), f"127.0.0.1:{port}",
                                stop=asyncio.Event()))
+
+
+def test_bridge_partition_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from stridewatch.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["bridge", "--mqtt", "mqtt://h", "--kafka", "h:9092"]).partition == (0, 1)
+    assert parse(["bridge", "--mqtt", "mqtt://h", "--kafka", "h:9092",
+                  "--partition", "1/2"]).partition == (1, 2)
+    for bad in ("2/2", "-1/2", "1", "1-2", "a/b", "0/0"):
+        with pytest.raises(SystemExit):
+            parse(["bridge", "--mqtt", "mqtt://h", "--kafka", "h:9092", f"--partition={bad}"])
+        assert "is not I/N with 0 <= I < N" in capsys.readouterr().err
 
 
 def test_worker_commit_interval_is_checked(capsys: pytest.CaptureFixture[str]) -> None:

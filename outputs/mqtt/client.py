@@ -37,6 +37,8 @@ from typing import Any, Final, Generic, TypeVar
 import aiomqtt
 import paho.mqtt.client as paho
 from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.reconnect import LinkChange, Reconnector
@@ -82,8 +84,22 @@ _AUTH_CODES: Final = frozenset({4, 5, 134, 135})
 
 
 def make_client(target: MqttTarget, *, client_id: str, will: aiomqtt.Will | None = None,
-                clean_session: bool | None = None) -> aiomqtt.Client:
-    """An aiomqtt client for ``target`` with stridewatch's timeouts."""
+                clean_session: bool | None = None,
+                v5_session: tuple[int, int] | None = None) -> aiomqtt.Client:
+    """An aiomqtt client for ``target`` with stridewatch's timeouts.
+
+    ``v5_session``: ``(session_expiry_s, receive_maximum)`` for an MQTT 5 client that resumes
+    its session (clean start off): the broker keeps the session, its queued and unacknowledged
+    messages for ``session_expiry_s`` after a disconnect, and sends at most
+    ``receive_maximum`` messages unacknowledged (MQTT 5.0 §3.1.2.11.2, §3.1.2.11.3). MQTT
+    3.1.1 has no receive maximum: Mosquitto then allows 20 in flight per client.
+    """
+    v5: dict[str, Any] = {}
+    if v5_session is not None:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
+        properties.SessionExpiryInterval, properties.ReceiveMaximum = v5_session
+        v5 = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False,
+              "properties": properties}
     client = aiomqtt.Client(
         target.host,
         target.port,
@@ -95,6 +111,7 @@ def make_client(target: MqttTarget, *, client_id: str, will: aiomqtt.Will | None
         keepalive=KEEPALIVE_S,
         timeout=OPERATION_TIMEOUT_S,
         tls_params=aiomqtt.TLSParameters() if target.tls else None,
+        **v5,
     )
     if target.tls:
         _close_failed_tls_sockets(client._client)
