@@ -9,7 +9,9 @@ KB per reading on the changelog. Instead the state of one athlete is:
 * ``snap``: the processor as bytes (:func:`dump_processor`), rewritten every
   :data:`SNAPSHOT_EVERY` readings;
 * ``j<slot>``: the readings since that snapshot, as their wire payloads, in a ring of
-  :data:`SNAPSHOT_EVERY` slots (no deletes, so no tombstones on the changelog);
+  :data:`SNAPSHOT_EVERY` slots (no deletes, so no tombstones on the changelog); the ring
+  always holds the athlete's last :data:`SNAPSHOT_EVERY` payloads, which is also what
+  :meth:`JournaledProcessor.is_repeat` checks a reading against;
 * ``n``: readings applied so far; ``snap_n``: readings the snapshot holds.
 
 A reading then changes its payload plus ``n`` (~0.2 KB) and, amortised, 1/64 of a snapshot.
@@ -97,9 +99,12 @@ class JournaledProcessor:
     processor must be restored, or readings processed twice would count twice).
     """
 
-    def __init__(self, processor: AthleteProcessor, applied: int) -> None:
+    def __init__(self, processor: AthleteProcessor, applied: int,
+                 recent: list[bytes | None] | None = None) -> None:
         self.processor = processor
         self.applied = applied
+        self._ring: list[bytes | None] = recent or [None] * SNAPSHOT_EVERY
+        self._recent = {p for p in self._ring if p is not None}
 
     @classmethod
     def restore(
@@ -121,7 +126,15 @@ class JournaledProcessor:
             if payload is None:
                 raise SnapshotError(f"journal entry {i} is missing: the state is damaged")
             processor.process(decode(payload))  # emitted before the state was saved
-        return cls(processor, n)
+        recent = [state.get_bytes(f"j{slot}") for slot in range(SNAPSHOT_EVERY)]
+        return cls(processor, n, recent)
+
+    def is_repeat(self, payload: bytes) -> bool:
+        """Whether ``payload`` equals one of the athlete's last :data:`SNAPSHOT_EVERY`
+        readings: a copy produced again (a bridge killed after Kafka took a reading but before
+        its MQTT acknowledgement), not a new reading: a reading's payload carries its sensor
+        and its monotonic and UTC times, so two real readings never share one."""
+        return payload in self._recent
 
     def matches(self, state: KeyValueState) -> bool:
         """Whether the state holds exactly the readings this processor has seen."""
@@ -137,7 +150,10 @@ class JournaledProcessor:
         if n % SNAPSHOT_EVERY == 0:
             state.set_bytes("snap", dump_processor(self.processor))
             state.set("snap_n", n)
-        else:
-            state.set_bytes(_slot(n), payload)
+        state.set_bytes(_slot(n), payload)  # also at a snapshot: the ring of recent payloads
         state.set("n", n)
+        slot = n % SNAPSHOT_EVERY
+        self._recent.discard(self._ring[slot])
+        self._ring[slot] = payload
+        self._recent.add(payload)
         return out

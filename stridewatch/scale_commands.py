@@ -123,7 +123,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker.close()
     c = step.counters
     print(f"worker: {c.readings} reading(s), {c.outputs} output(s), {c.restores} athlete "
-          f"state restore(s), {c.bad_payloads} undecodable reading(s)")
+          f"state restore(s), {c.repeats} repeated reading(s) dropped, {c.bad_payloads} "
+          "undecodable reading(s)")
     return EXIT_OK
 
 

@@ -70,6 +70,8 @@ class StepCounters:
     readings: int = 0
     outputs: int = 0
     restores: int = 0
+    repeats: int = 0
+    """Readings dropped as byte-identical copies of recent ones (a bridge's redelivery)."""
     bad_payloads: int = 0
     wrong_key: int = 0
 
@@ -103,6 +105,9 @@ class AthleteStep:
         journaled = self._cache.get(athlete)
         if journaled is None or not journaled.matches(state):
             journaled = self._restore(reading, state)
+        if journaled.is_repeat(value):
+            self.counters.repeats += 1
+            return []
         self.counters.readings += 1
         out = journaled.process(reading, value, state)
         self.counters.outputs += len(out)

@@ -157,3 +157,37 @@ def test_a_damaged_journal_is_refused() -> None:
     state.data["n"] = SNAPSHOT_EVERY + 1
     with pytest.raises(SnapshotError, match="damaged"):
         JournaledProcessor.restore(state, decode_reading, _new)
+
+
+def test_repeats_of_the_last_readings_are_recognised_also_after_a_restore() -> None:
+    payloads = [encode_reading(r).payload for r in _readings()[:SNAPSHOT_EVERY * 3 + 5]]
+    state = DictState()
+    journaled = JournaledProcessor.restore(state, decode_reading, _new)
+    for i, payload in enumerate(payloads):
+        assert not journaled.is_repeat(payload), i  # a new reading is never a repeat
+        journaled.process(decode_reading(payload), payload, state)
+        assert journaled.is_repeat(payload)
+    restored = JournaledProcessor.restore(state, decode_reading, _new)
+    for worker in (journaled, restored):
+        assert all(worker.is_repeat(p) for p in payloads[-SNAPSHOT_EVERY:])
+        assert not any(worker.is_repeat(p) for p in payloads[:-SNAPSHOT_EVERY])  # the window
+
+
+def test_the_worker_step_drops_a_bridges_repeats_and_gives_the_uninterrupted_outputs() -> None:
+    from stridewatch.worker import AthleteStep, session_id
+
+    readings = _readings()[:900]
+    state = DictState()
+    steps = [AthleteStep(SETTINGS)]
+    out: list[str] = []
+    for i, reading in enumerate(readings):
+        out += [repr(o) for o in steps[-1](encode_reading(reading).payload, state)]
+        if i % 50 == 49:  # a bridge killed after Kafka took the last 3: produced again
+            if i % 100 == 99:
+                steps.append(AthleteStep(SETTINGS))  # ... and this worker died too: restored
+            for earlier in readings[i - 2:i + 1]:
+                assert steps[-1](encode_reading(earlier).payload, state) == []
+    reference = AthleteProcessor("ann", SETTINGS, id_prefix=session_id(readings[0]))
+    assert out == [repr(o) for r in readings for o in reference.process(r)]
+    assert sum(step.counters.repeats for step in steps) == 3 * len(readings) // 50
+    assert sum(step.counters.readings for step in steps) == len(readings)
