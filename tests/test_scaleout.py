@@ -80,18 +80,25 @@ def _readings(athlete: str) -> tuple[Reading, ...]:
 
 
 def _reference(athletes: Sequence[str] = tuple(RUNS)) -> list[Output]:
+    """What the workers must emit: the single-process outputs, as topic messages."""
     out: list[Output] = []
+    for record in _reference_records(athletes):
+        payload = encode_output(record).payload
+        if isinstance(record, Alert):
+            out.append((ALERTS_TOPIC, record.athlete, "alert", payload))
+        else:
+            out.append((METRICS_TOPIC, record.athlete, output_kind(record), payload))
+    return out
+
+
+def _reference_records(athletes: Sequence[str]) -> list[ProcessingOutput]:
+    out: list[ProcessingOutput] = []
     for athlete in athletes:
         readings = _readings(athlete)
         processor = AthleteProcessor(athlete, ProcessingSettings(),
                                      id_prefix=session_id(readings[0]))
         for reading in readings:
-            for record in processor.process(reading):
-                payload = encode_output(record).payload
-                if isinstance(record, Alert):
-                    out.append((ALERTS_TOPIC, athlete, "alert", payload))
-                else:
-                    out.append((METRICS_TOPIC, athlete, output_kind(record), payload))
+            out.extend(processor.process(reading))
     return out
 
 
@@ -618,17 +625,6 @@ def test_worker_writes_influxdb_and_an_outage_loses_nothing(
         assert _influx_points(influxd, influx_db) == _influx_points(influxd, reference_db)
     finally:
         influxd.drop_database(reference_db)
-
-
-def _reference_records(athletes: Sequence[str]) -> list[ProcessingOutput]:
-    out: list[ProcessingOutput] = []
-    for athlete in athletes:
-        readings = _readings(athlete)
-        processor = AthleteProcessor(athlete, ProcessingSettings(),
-                                     id_prefix=session_id(readings[0]))
-        for reading in readings:
-            out.extend(processor.process(reading))
-    return out
 
 
 def test_worker_publishes_alerts_and_status_to_mqtt_as_run_does(
