@@ -285,11 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("hex", nargs="+", help="bytes in hex, with or without spaces")
     p.set_defaults(func=cmd_decode)
 
-    from stridewatch import commands
+    from stridewatch import commands, delivery_commands, import_command, scale_commands
 
     commands.add_commands(sub, workout=_workout, speed=_speed, positive_int=_positive_int)
-    from stridewatch import scale_commands
-
+    import_command.add_commands(sub)
+    delivery_commands.add_commands(sub)
     scale_commands.add_commands(sub)
     return parser
 

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
-from stridewatch.commands import _add_influx, influx_target, mqtt_target
 from stridewatch.errors import RuntimeFailureError, UsageError
-
-EXIT_OK = 0
+from stridewatch.options import EXIT_OK, add_influx, influx_target, mqtt_target
 
 
 def _kafka(text: str) -> str:
@@ -130,7 +128,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bridge", help="MQTT readings → Kafka topic stridewatch.readings "
-                                      "(keyed by athlete; run several: shared subscription)")
+                                      "(keyed by athlete; several: --partition I/N)")
     p.add_argument("--mqtt", metavar="URL", required=True,
                    help="broker the collectors publish to (mqtt://host:port)")
     p.add_argument("--kafka", metavar="BOOTSTRAP", type=_kafka, required=True,
@@ -156,7 +154,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="checkpoint period: InfluxDB and MQTT are written at each checkpoint, "
                         "so it bounds their latency; shorter means more commits and "
                         "changelog traffic (default 1.0)")
-    _add_influx(p)
+    add_influx(p)
     p.add_argument("--mqtt", metavar="URL",
                    help="publish alerts (QoS 1), telemetry and status here, as run does "
                         "(mqtt[s]://host:port; credentials from STRIDEWATCH_MQTT_USER/PASSWORD)")
