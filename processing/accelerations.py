@@ -130,16 +130,20 @@ class AccelerationDetector:
         """Take one gait reading; return an acceleration that this reading finished."""
         if not (math.isfinite(time_mono_s) and math.isfinite(distance_m)):
             return None
-        if self._last_t is not None and time_mono_s < self._last_t:
+        last_t = self._last_t
+        if last_t is not None and time_mono_s < last_t:
             return None  # out of order
         v = speed_mps if math.isfinite(speed_mps) and speed_mps > 0.0 else 0.0
+        gap = last_t is not None and time_mono_s - last_t > MAX_GAP_S
+        self._last_t = time_mono_s
+        act = self._active
+        moving = v >= STILL_MPS
+        if act is None and moving and self._last_still is None and self._still_since is None:
+            return None  # moving, no standstill before it: nothing to do (as _track_still)
         cadence = _finite(cadence_spm)
         step = _finite(step_length_m)
-        gap = self._last_t is not None and time_mono_s - self._last_t > MAX_GAP_S
-        self._last_t = time_mono_s
 
         result: Acceleration | None = None
-        act = self._active
         if act is not None:
             if gap:
                 result = self._end(act.samples[-1][0])

@@ -373,6 +373,8 @@ class AlertEngine:
         if sensor is not None:
             self._outages.pop(sensor, None)
         out: list[Alert] = []
+        if not self._outages and not self._no_contact:
+            return out  # nothing to wait for: nearly every call
         t = time_mono_s
         lost_s = self._cfg.sensor_lost_s
         for s, o in self._outages.items():

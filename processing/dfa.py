@@ -59,7 +59,8 @@ from array import array
 import numpy as np
 import numpy.typing as npt
 
-from processing.compaction import compact
+from processing.compaction import COMPACT_DIVISOR, COMPACT_MIN, compact
+from processing.records import slot_setters
 from processing.rr_cleaning import MIN_RR_S
 
 __all__ = [
@@ -214,12 +215,24 @@ _STEADY_FORMS = _steady_forms()
 _SIZES = len(DFA_SCALES)
 # Box starts repeat their slot with period lcm(2..8) = 840 (the start steps); per start
 # residue r (840 + 16 rows, so a move's rows are one slice), each size's slot for a box that
-# starts at r (leaving) and for one that ends just before r (entering: start r − s).
+# starts at r (leaving) and for one that ends just before r (entering: start r − s). A steady
+# move computes both layouts for every row (2 × 13 variances) and bins all of them: the layout
+# a row does not use goes to the spare slot _N_SLOTS, which is dropped, so the used ones are
+# binned in the same order as if they had been picked out first.
 _SLOT_PERIOD = math.lcm(*_STEPS.tolist())
 _PERIOD_ROWS = np.arange(_SLOT_PERIOD + _WIDTH, dtype=np.intp)[:, None]
-_SLOTS_FIRST = _SLOT_BASE + _PERIOD_ROWS % _STEPS
-_SLOTS_LAST = _SLOT_BASE + (_PERIOD_ROWS - _SCALES) % _STEPS
-_SIGNS = np.repeat([-1.0, 1.0], _WIDTH)[:, None]  # leaving rows −1, entering rows +1
+_SPARE = np.full((_SLOT_PERIOD + _WIDTH, len(DFA_SCALES)), _N_SLOTS, dtype=np.intp)
+_SLOTS_FIRST = np.concatenate((_SLOT_BASE + _PERIOD_ROWS % _STEPS, _SPARE), 1)
+_SLOTS_LAST = np.concatenate((_SPARE, _SLOT_BASE + (_PERIOD_ROWS - _SCALES) % _STEPS), 1)
+# Per row of a steady move, flat (row-major, 2 × 13 a row): leaving rows −1 on their first
+# layout, entering rows +1 on their last layout, 0 on the layout not used (spare slot).
+_SIGNS = np.concatenate(
+    (
+        np.tile(np.repeat([-1.0, 0.0], len(DFA_SCALES)), (_WIDTH, 1)),
+        np.tile(np.repeat([0.0, 1.0], len(DFA_SCALES)), (_WIDTH, 1)),
+    )
+).ravel()
+_LAYOUTS = 2 * len(DFA_SCALES)  # variances per row of a steady move
 
 
 _STEADY_LIMIT = 16  # moves of more intervals (pauses, bursts) take the general path
@@ -262,6 +275,12 @@ class DfaResult:
 
 
 _NO_BEATS = DfaResult(alpha1=None, reason="no beats yet", beats=0, artifact_pct=0.0, time_s=None)
+_RESULT_FIELDS = ("alpha1", "reason", "beats", "artifact_pct", "time_s")
+assert tuple(f.name for f in dataclasses.fields(DfaResult)) == _RESULT_FIELDS
+_new = object.__new__
+_set_alpha1, _set_reason, _set_beats, _set_artifact_pct, _set_time = slot_setters(
+    DfaResult, *_RESULT_FIELDS
+)
 
 
 class RollingDfa:
@@ -390,7 +409,9 @@ class RollingDfa:
             else:
                 self._artifacts -= 1
             head += 1
-        self._head = compact(head, times, flags)
+        if head >= COMPACT_MIN and COMPACT_DIVISOR * head >= len(times):  # compact() is due
+            head = compact(head, times, flags)
+        self._head = head
         if beat_time_s - self._computed_at_s >= self._interval_s:
             self._computed_at_s = beat_time_s
             self._result = self._compute(beat_time_s)
@@ -438,14 +459,16 @@ class RollingDfa:
         m = df + dn
         rows = np.concatenate((self._rows(f0, df), self._rows(n0 - _WIDTH, dn)))
         u = rows - self._x_ms[(n1 - 1) % self._cap]  # a constant shift leaves boxes unchanged
-        forms = np.matmul(u, _STEADY_FORMS).reshape(m, 2 * _SIZES, _WIDTH)
-        both = np.matmul(forms, u[:, :, None])  # (m rows × 2·13 layouts and sizes × 1)
-        var = np.concatenate((both[:df, :_SIZES, 0], both[df:, _SIZES:, 0]))  # (m × 13 sizes)
+        forms = np.matmul(u, _STEADY_FORMS).reshape(m, _LAYOUTS, _WIDTH)
+        # (m rows × 2·13 layouts and sizes × 1), flat: leaving rows use their first 13,
+        # entering rows their last 13; the others go to the spare slot.
+        var = np.matmul(forms, u[:, :, None]).reshape(m * _LAYOUTS)
         lo, hi = f0 % _SLOT_PERIOD, n0 % _SLOT_PERIOD
-        slots = np.concatenate((_SLOTS_FIRST[lo : lo + df], _SLOTS_LAST[hi : hi + dn])).ravel()
-        weight = (var > _MIN_BOX_VAR_MS2) * _SIGNS[_WIDTH - df : _WIDTH + dn]
-        self._sum += np.bincount(slots, (var * weight).ravel(), _N_SLOTS)
-        self._count += np.bincount(slots, weight.ravel(), _N_SLOTS)
+        slots = np.concatenate((_SLOTS_FIRST[lo : lo + df], _SLOTS_LAST[hi : hi + dn]), None)
+        signs = _SIGNS[(_WIDTH - df) * _LAYOUTS : (_WIDTH + dn) * _LAYOUTS]
+        weight = (var > _MIN_BOX_VAR_MS2) * signs
+        self._sum += np.bincount(slots, var * weight, _N_SLOTS + 1)[:_N_SLOTS]
+        self._count += np.bincount(slots, weight, _N_SLOTS + 1)[:_N_SLOTS]
         self._changed += _SIZES * m
         self._synced_n, self._synced_first = n1, f1
 
@@ -513,9 +536,15 @@ class RollingDfa:
                 alpha1 = value
             else:
                 reason = "flat signal (no RR variation within boxes)"
-        return DfaResult(
-            alpha1=alpha1, reason=reason, beats=n, artifact_pct=artifact_pct, time_s=time_s
-        )
+        # DfaResult(alpha1=alpha1, ...) without the dataclass __init__ (once a second per
+        # athlete; see processing.records.slot_setters)
+        result = _new(DfaResult)
+        _set_alpha1(result, alpha1)
+        _set_reason(result, reason)
+        _set_beats(result, n)
+        _set_artifact_pct(result, artifact_pct)
+        _set_time(result, time_s)
+        return result
 
     def get(self) -> DfaResult:
         """The value at the last recomputation (at most ``update_interval_s`` old)."""

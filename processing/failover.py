@@ -50,6 +50,9 @@ class SourceSwitch:
     (link event) or ``preferred_back`` (a higher-priority sensor is delivering again)."""
 
 
+_USED: tuple[bool, SourceSwitch | None] = (True, None)
+
+
 class SourceSelector:
     """Picks the sensor whose readings are used (see the module docstring for the rules).
 
@@ -89,6 +92,18 @@ class SourceSelector:
         """A reading of ``sensor`` at ``time_mono_s`` (s): is it the one used, and did the
         active sensor change with it?"""
         t = time_mono_s
+        if sensor == self.active:
+            # The active sensor again (nearly every reading): no switch is possible, so only
+            # its streak, down flag and last time change, exactly as below.
+            last = self._last
+            prev = last.get(sensor)
+            if prev is not None and sensor not in self._down and t - prev <= self.failover_s:
+                self._streak[sensor] = self._streak.get(sensor, 0) + 1
+            else:
+                self._streak[sensor] = 1
+            self._down.discard(sensor)
+            last[sensor] = t if prev is None or not prev > t else prev  # max(t, prev)
+            return _USED
         rank = self._rank.setdefault(sensor, len(self._rank))
         prev = self._last.get(sensor)
         consecutive = prev is not None and sensor not in self._down and t - prev <= self.failover_s

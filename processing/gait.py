@@ -58,6 +58,7 @@ import math
 from typing import Final, Literal
 
 from ingest.records import StrideReading
+from processing.records import slot_setters
 
 __all__ = ["CadenceUnit", "GaitSample", "GaitTracker", "LengthUnit"]
 
@@ -106,6 +107,58 @@ class GaitSample:
     """The sensor's walking/running bit; None when the sensor does not support it."""
     cadence_unit: CadenceUnit | None
     """The footpod's cadence convention (override or locked detection); None until decided."""
+
+
+_GAIT_FIELDS: Final = (
+    "time_mono_s",
+    "cadence_spm",
+    "step_length_m",
+    "stride_length_m",
+    "speed_mps",
+    "pace_s_per_km",
+    "distance_m",
+    "running",
+    "cadence_unit",
+)
+assert tuple(f.name for f in dataclasses.fields(GaitSample)) == _GAIT_FIELDS
+_new = object.__new__
+(
+    _set_time,
+    _set_cadence,
+    _set_step,
+    _set_stride,
+    _set_speed,
+    _set_pace,
+    _set_distance,
+    _set_running,
+    _set_unit,
+) = slot_setters(GaitSample, *_GAIT_FIELDS)
+
+
+def _gait_sample(
+    time_mono_s: float,
+    cadence_spm: float,
+    step_length_m: float | None,
+    stride_length_m: float | None,
+    speed_mps: float,
+    pace_s_per_km: float | None,
+    distance_m: float,
+    running: bool | None,
+    cadence_unit: CadenceUnit | None,
+) -> GaitSample:
+    """``GaitSample(...)`` with these fields, without the dataclass ``__init__`` (one per
+    footpod reading; see :func:`processing.records.slot_setters`)."""
+    g = _new(GaitSample)
+    _set_time(g, time_mono_s)
+    _set_cadence(g, cadence_spm)
+    _set_step(g, step_length_m)
+    _set_stride(g, stride_length_m)
+    _set_speed(g, speed_mps)
+    _set_pace(g, pace_s_per_km)
+    _set_distance(g, distance_m)
+    _set_running(g, running)
+    _set_unit(g, cadence_unit)
+    return g
 
 
 class _Vote:
@@ -215,22 +268,23 @@ class GaitTracker:
         unit = self._override or ("steps" if self._unit_vote.leader() else "strides")
         cadence_spm = cadence if unit == "steps" else 2.0 * cadence
         step_m: float | None = None
-        if speed >= STANDING_MPS:
+        moving = speed >= STANDING_MPS
+        if moving:
             if length is not None:
                 field_unit = self._length_unit(unit, self._match_vote.leader())
                 step_m = length if field_unit == "step" else length / 2.0
             elif cadence_spm > 0.0:
                 step_m = speed * 60.0 / cadence_spm
-        return GaitSample(
-            time_mono_s=r.time_mono_s,
-            cadence_spm=cadence_spm,
-            step_length_m=step_m,
-            stride_length_m=None if step_m is None else 2.0 * step_m,
-            speed_mps=speed,
-            pace_s_per_km=1000.0 / speed if speed >= STANDING_MPS else None,
-            distance_m=self._distance_m,
-            running=r.running,
-            cadence_unit=self.cadence_unit,
+        return _gait_sample(
+            r.time_mono_s,
+            cadence_spm,
+            step_m,
+            None if step_m is None else 2.0 * step_m,
+            speed,
+            1000.0 / speed if moving else None,
+            self._distance_m,
+            r.running,
+            self.cadence_unit,
         )
 
     def _vote(self, speed: float, cadence: float, length: float | None) -> None:

@@ -40,6 +40,7 @@ import math
 from array import array
 
 from processing.compaction import COMPACT_DIVISOR, COMPACT_MIN, compact
+from processing.records import slot_setters
 from processing.rr_cleaning import MIN_RR_S
 
 __all__ = ["HrvStats", "RollingHrv"]
@@ -74,6 +75,16 @@ class HrvStats:
     """Artifact beats among all beats in the window, percent."""
     coverage: float
     """Sum of the clean intervals over the window length, 0..1."""
+
+
+_STATS_FIELDS = (
+    "rmssd_ms", "sdnn_ms", "pnn50_pct", "mean_rr_ms", "beats", "artifact_pct", "coverage"
+)
+assert tuple(f.name for f in dataclasses.fields(HrvStats)) == _STATS_FIELDS
+_new = object.__new__
+_set_rmssd, _set_sdnn, _set_pnn50, _set_mean, _set_beats, _set_artifact_pct, _set_coverage = (
+    slot_setters(HrvStats, *_STATS_FIELDS)
+)
 
 
 class RollingHrv:
@@ -228,12 +239,14 @@ class RollingHrv:
         var = max(self._sum_rr2 - mean_dev * self._sum_rr, 0.0) / (n - 1)
         mean_rr_ms = self._shift_ms + mean_dev
         total = n + self._n_artifacts
-        return HrvStats(
-            rmssd_ms=math.sqrt(max(self._sum_d2, 0.0) / self._n_diff),
-            sdnn_ms=math.sqrt(var),
-            pnn50_pct=100.0 * self._nn50 / n,
-            mean_rr_ms=mean_rr_ms,
-            beats=n,
-            artifact_pct=100.0 * self._n_artifacts / total,
-            coverage=min(mean_rr_ms * n / 1000.0 / self._window_s, 1.0),
-        )
+        # HrvStats(rmssd_ms=..., ...) without the dataclass __init__ (twice a second per
+        # athlete; see processing.records.slot_setters)
+        stats = _new(HrvStats)
+        _set_rmssd(stats, math.sqrt(max(self._sum_d2, 0.0) / self._n_diff))
+        _set_sdnn(stats, math.sqrt(var))
+        _set_pnn50(stats, 100.0 * self._nn50 / n)
+        _set_mean(stats, mean_rr_ms)
+        _set_beats(stats, n)
+        _set_artifact_pct(stats, 100.0 * self._n_artifacts / total)
+        _set_coverage(stats, min(mean_rr_ms * n / 1000.0 / self._window_s, 1.0))
+        return stats

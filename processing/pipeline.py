@@ -48,6 +48,7 @@ from processing.records import (
     ProcessingOutput,
     Segment,
     SegmentKind,
+    new_metric,
 )
 from processing.rr_cleaning import RrCleaner
 from processing.segments import SegmentTracker
@@ -186,29 +187,35 @@ class AthleteProcessor:
 
     def process(self, record: Reading) -> list[ProcessingOutput]:
         """Everything ``record`` produces, in order."""
-        self.counters.readings += 1
+        counters = self.counters
+        counters.readings += 1
         t = record.time_mono_s
-        if t < self._latest_s - self.settings.late_tolerance_s:
-            self.counters.late_dropped += 1
+        latest = self._latest_s
+        if t < latest - self.settings.late_tolerance_s:
+            counters.late_dropped += 1
             return []
-        if t > self._latest_s:
-            self._latest_s = t
-            self._latest_utc = record.time_utc
-        t = self._latest_s
+        utc = record.time_utc
+        if t > latest:
+            self._latest_s = latest = t
+            self._latest_utc = utc
+        t = latest
         out: list[ProcessingOutput] = []
-        match record:
-            case HeartRateReading():
-                self._heart(record, t, out)
+        match record:  # the classes are disjoint: the most frequent first
             case StrideReading():
                 self._stride(record, t, out)
+            case HeartRateReading():
+                self._heart(record, t, out)
             case BatteryReading():
                 out.extend(self._alerts.on_battery(record))
             case LinkEvent():
                 self._link(record, out)
             case SensorInfo():
                 pass
-        out.extend(self._alerts.tick(t, record.time_utc, sensor=record.sensor))
-        self._session_metric(record.time_utc, t, out)
+        alerts = self._alerts.tick(t, utc, sensor=record.sensor)
+        if alerts:
+            out.extend(alerts)
+        if not t - self._last_session_emit_s < SESSION_EMIT_INTERVAL_S:
+            self._session_metric(utc, t, out)
         return out
 
     # ------------------------------------------------------------------ heart
@@ -241,21 +248,23 @@ class AthleteProcessor:
         if self._decoupling is not None and self._last_gait is not None:
             self._decoupling.update(t, self._last_gait.speed_mps, hr)
         out.append(
-            Metric(
-                athlete=self.athlete,
-                time_utc=r.time_utc,
-                time_mono_s=t,
-                group=MetricGroup.HEART,
-                values={
+            new_metric(
+                self.athlete,
+                r.time_utc,
+                t,
+                MetricGroup.HEART,
+                {
                     "heart_rate_bpm": hr,
                     "zone": self._a.zone_of(hr),
-                    "rise_30s_bpm": _finite(rise),
+                    "rise_30s_bpm": rise if isfinite(rise) else None,
                     "contact": r.contact.value,
                     "sensor": r.sensor,
                 },
             )
         )
-        out.extend(self._alerts.on_heart_rate(t, r.time_utc, hr))
+        alerts = self._alerts.on_heart_rate(t, r.time_utc, hr)
+        if alerts:
+            out.extend(alerts)
 
     def _beats(self, r: HeartRateReading, out: list[ProcessingOutput]) -> None:
         offset = r.time_mono_s  # beat times are on the reading's monotonic clock
@@ -267,30 +276,34 @@ class AthleteProcessor:
         long_update = self._hrv_long.update
         dfa_update = self._dfa.update
         append = out.append
+        group = MetricGroup.RR
+        last_beat_s = self._last_beat_s
         for rr, beat_mono in zip(r.rr_intervals_s, r.beat_times_mono_s, strict=False):
-            if beat_mono < self._last_beat_s:
+            if beat_mono < last_beat_s:
                 counters.beats_out_of_order += 1
                 continue
-            self._last_beat_s = beat_mono
+            self._last_beat_s = last_beat_s = beat_mono
             counters.beats += 1
             clean = clean_update(rr)
             kind = clean.artifact
             artifact = kind is not None
-            value = clean.rr_s if clean.rr_s is not None else rr
+            value = clean.rr_s
+            if value is None:
+                value = rr
             short_update(beat_mono, value, artifact)
             long_update(beat_mono, value, artifact)
             dfa_update(beat_mono, value, artifact)
-            beat_utc = utc - timedelta(seconds=offset - beat_mono)
+            beat_utc = utc - timedelta(0, offset - beat_mono)  # (days, seconds)
             append(
-                Metric(
-                    athlete=athlete,
-                    time_utc=beat_utc,
-                    time_mono_s=beat_mono,
-                    group=MetricGroup.RR,
-                    values={
+                new_metric(
+                    athlete,
+                    beat_utc,
+                    beat_mono,
+                    group,
+                    {
                         "rr_ms": rr * 1000.0,
                         "clean_rr_ms": None if artifact else value * 1000.0,
-                        "artifact": kind.value if kind else None,
+                        "artifact": None if kind is None else kind.value,
                     },
                 )
             )
@@ -309,10 +322,7 @@ class AthleteProcessor:
         values["dfa_reason"] = dfa.reason
         values["alpha1_zone"] = zone_for_alpha1(alpha1) if alpha1 is not None else None
         values["artifact_pct"] = _finite(dfa.artifact_pct)
-        out.append(
-            Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.HRV,
-                   values=values)
-        )
+        out.append(new_metric(self.athlete, utc, t, MetricGroup.HRV, values))
         feed_due = t - self._last_threshold_feed_s >= 1.0
         if alpha1 is not None and self._last_hr_bpm is not None and feed_due:
             self._last_threshold_feed_s = t
@@ -332,16 +342,18 @@ class AthleteProcessor:
     # ------------------------------------------------------------------ gait
 
     def _stride(self, r: StrideReading, t: float, out: list[ProcessingOutput]) -> None:
-        used, switch = self._gait_source.offer(r.sensor, t)
+        sensor = r.sensor
+        utc = r.time_utc
+        used, switch = self._gait_source.offer(sensor, t)
         if switch is not None:
-            out.append(self._event(r.time_utc, t, "gait_source_switch", switch.from_sensor,
+            out.append(self._event(utc, t, "gait_source_switch", switch.from_sensor,
                                    switch.to_sensor, switch.reason))
         if not used:
             self.counters.not_selected += 1
             return
-        tracker = self._gait.get(r.sensor)
+        tracker = self._gait.get(sensor)
         if tracker is None:
-            tracker = self._gait[r.sensor] = GaitTracker(self._a.cadence_unit.get(r.sensor))
+            tracker = self._gait[sensor] = GaitTracker(self._a.cadence_unit.get(sensor))
         g = tracker.update(r)
         if switch is not None and self._last_gait is not None:
             # Each footpod counts its own distance: continue the session's from where it was.
@@ -350,19 +362,20 @@ class AthleteProcessor:
         self._last_distance_m = distance
         self._last_gait = g
         cadence, step, speed = g.cadence_spm, g.step_length_m, g.speed_mps
+        stride, pace = g.stride_length_m, g.pace_s_per_km
         segment = self._segment
         out.append(
-            Metric(
-                athlete=self.athlete,
-                time_utc=r.time_utc,
-                time_mono_s=t,
-                group=MetricGroup.GAIT,
-                values={
+            new_metric(
+                self.athlete,
+                utc,
+                t,
+                MetricGroup.GAIT,
+                {  # optional values through _finite(), inline
                     "cadence_spm": cadence if isfinite(cadence) else None,
-                    "step_length_m": _finite(step),
-                    "stride_length_m": _finite(g.stride_length_m),
+                    "step_length_m": step if step is not None and isfinite(step) else None,
+                    "stride_length_m": stride if stride is not None and isfinite(stride) else None,
                     "speed_mps": speed if isfinite(speed) else None,
-                    "pace_s_per_km": _finite(g.pace_s_per_km),
+                    "pace_s_per_km": pace if pace is not None and isfinite(pace) else None,
                     "distance_m": distance if isfinite(distance) else None,
                     "running": g.running,
                     "cadence_unit": g.cadence_unit,
@@ -371,25 +384,28 @@ class AthleteProcessor:
             )
         )
         hr = self._last_hr_bpm
-        closed = self._segments.update(
+        segments = self._segments
+        closed = segments.update(
             t,
-            r.time_utc,
+            utc,
             speed_mps=speed,
             distance_m=distance,
             heart_rate_bpm=hr,
             cadence_spm=cadence,
             step_length_m=step,
         )
-        if closed or self._segments.current is not segment:
+        if closed or segments.current is not segment:
             self._segment_changes(closed, t, out)
         split = self._splits.update(t, distance, hr, cadence)
         if split is not None:
-            out.append(self._split_metric(r.time_utc, t, split))
-        for s in self._splits.flush():
-            out.append(self._split_metric(r.time_utc, t, s))
+            out.append(self._split_metric(utc, t, split))
+            # An update that returns no split has none left over (SplitTracker.update pops
+            # the queue's first), so the rest is only looked for here.
+            for s in self._splits.flush():
+                out.append(self._split_metric(utc, t, s))
         acc = self._accelerations.update(t, distance, speed, cadence, step)
         if acc is not None:
-            out.append(self._acceleration_metric(r.time_utc, t, acc))
+            out.append(self._acceleration_metric(utc, t, acc))
 
     def _segment_changes(
         self, closed: Sequence[Segment], t: float, out: list[ProcessingOutput]
@@ -462,19 +478,15 @@ class AthleteProcessor:
         )
 
     def _session_metric(self, utc: datetime, t: float, out: list[ProcessingOutput]) -> None:
-        if t - self._last_session_emit_s < SESSION_EMIT_INTERVAL_S:
-            return
+        """The SESSION metric; :meth:`process` calls it at most once per
+        ``SESSION_EMIT_INTERVAL_S`` of event time."""
         self._last_session_emit_s = t
         values: dict[str, MetricValue] = {
             "segment": self._segment.value if self._segment else None,
             "trimp": _finite(self._trimp.value),
         }
-        for key, seconds in zip(_ZONE_KEYS, self._zones.seconds, strict=True):
-            values[key] = seconds
-        out.append(
-            Metric(athlete=self.athlete, time_utc=utc, time_mono_s=t, group=MetricGroup.SESSION,
-                   values=values)
-        )
+        values.update(zip(_ZONE_KEYS, self._zones.seconds, strict=True))
+        out.append(new_metric(self.athlete, utc, t, MetricGroup.SESSION, values))
 
     # ------------------------------------------------------------------ end of session
 
@@ -560,7 +572,10 @@ class Pipeline:
         return p
 
     def process(self, record: Reading) -> list[ProcessingOutput]:
-        return self.processor(record.athlete).process(record)
+        p = self.athletes.get(record.athlete)
+        if p is None:
+            p = self.processor(record.athlete)
+        return p.process(record)
 
     def process_all(self, records: Iterable[Reading]) -> list[ProcessingOutput]:
         out: list[ProcessingOutput] = []

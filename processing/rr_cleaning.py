@@ -68,12 +68,15 @@ References:
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import enum
 import math
 from array import array
+from bisect import bisect_left as _bisect_left
+from bisect import insort as _insort
 from collections import deque
+
+from processing.records import slot_setters
 
 __all__ = [
     "MAX_RR_S",
@@ -118,6 +121,25 @@ class CleanBeat:
     dropped, 2 or 3 for a missed-beat split."""
 
 
+_new = object.__new__
+_set_rr, _set_artifact, _set_raw, _set_beats = slot_setters(
+    CleanBeat, "rr_s", "artifact", "raw_rr_s", "beats"
+)
+assert tuple(f.name for f in dataclasses.fields(CleanBeat)) == ("rr_s", "artifact", "raw_rr_s",
+                                                                 "beats")
+
+
+def _accepted(rr_s: float) -> CleanBeat:
+    """``CleanBeat(rr_s=rr_s, artifact=None, raw_rr_s=rr_s)``, the result of nearly every beat,
+    without the dataclass ``__init__`` (see :func:`processing.records.slot_setters`)."""
+    beat = _new(CleanBeat)
+    _set_rr(beat, rr_s)
+    _set_artifact(beat, None)
+    _set_raw(beat, rr_s)
+    _set_beats(beat, 1)
+    return beat
+
+
 class _QuartileWindow:
     """The last ``size`` values, kept sorted too: quartile deviation in O(1), update in
     O(log size + size) (a binary search and a short move).
@@ -138,15 +160,17 @@ class _QuartileWindow:
         return len(self._sorted)
 
     def push(self, value: float) -> None:
+        ordered, ring = self._sorted, self._ring
         if self._count == self._size:
-            old = self._ring[self._head]
-            del self._sorted[bisect.bisect_left(self._sorted, old)]
-            self._ring[self._head] = value
-            self._head = (self._head + 1) % self._size
+            head = self._head
+            del ordered[_bisect_left(ordered, ring[head])]
+            ring[head] = value
+            head += 1
+            self._head = 0 if head == self._size else head  # (head + 1) % size
         else:
-            self._ring[self._count] = value
+            ring[self._count] = value
             self._count += 1
-        bisect.insort(self._sorted, value)
+        _insort(ordered, value)
 
     def quartile_deviation(self) -> float:
         """``(Q3 − Q1) / 2``, quantiles interpolated linearly (numpy's and pandas' default)."""
@@ -264,9 +288,10 @@ class RrCleaner:
         """Classify one RR interval (seconds) and return it cleaned."""
         beat = self._classify(rr_s)
         self.beats_seen += 1
-        if beat.artifact is not None:
+        kind = beat.artifact
+        if kind is not None:
             self.artifacts_seen += 1
-            self._by_kind[beat.artifact] += 1
+            self._by_kind[kind] += 1
         return beat
 
     def _limits(self, m: float) -> tuple[float, float, float]:
@@ -282,7 +307,12 @@ class RrCleaner:
     def _classify(self, rr: float) -> CleanBeat:
         pending, pending_fix = self._pending_short_s, self._pending_fix_s
         self._pending_short_s = None
-        m = self.median_s()
+        reference = self._reference
+        m: float | None = None  # self.median_s(), inline: once per beat
+        if len(reference) >= _WARMUP_BEATS:
+            ordered = sorted(reference)
+            mid = len(ordered) // 2
+            m = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
         if pending is not None and m is not None and math.isfinite(rr) and rr > 0.0:
             pair = pending + rr
             if abs(pair - m) <= self._pair_tol * m:  # the two halves of a split interval
@@ -291,7 +321,7 @@ class RrCleaner:
                 if pending_fix > 0.0:  # the first half was already given a corrected value
                     return CleanBeat(rr_s=None, artifact=ArtifactKind.EXTRA, raw_rr_s=rr, beats=0)
                 return CleanBeat(rr_s=pair, artifact=ArtifactKind.EXTRA, raw_rr_s=rr)
-        if not (math.isfinite(rr) and MIN_RR_S <= rr <= MAX_RR_S):
+        if not MIN_RR_S <= rr <= MAX_RR_S:  # also when not finite (NaN compares false)
             if math.isfinite(rr) and 0.0 < rr < MIN_RR_S:
                 # Too short to be a beat, but maybe the first half of an extra detection.
                 self._pending_short_s, self._pending_fix_s = rr, 0.0
@@ -306,7 +336,8 @@ class RrCleaner:
             return CleanBeat(rr_s=fixed, artifact=ArtifactKind.ECTOPIC, raw_rr_s=rr)
         dev = rr - m
         drr = rr - prev
-        if abs(dev) <= self._floor_frac * m and abs(drr) <= self._floor_frac * m:
+        floor = self._floor_frac * m
+        if abs(dev) <= floor and abs(drr) <= floor:
             return self._accept(rr, m, prev)  # within every threshold's floor: no quantiles
         gate, short_limit, long_limit = self._limits(m)
         if drr > gate:
@@ -346,7 +377,7 @@ class RrCleaner:
             self._abs_mrr.push(-2.0 * dev if dev < 0.0 else dev)
         self._reference.append(rr)
         self._prev_out_s = rr
-        return CleanBeat(rr_s=rr, artifact=None, raw_rr_s=rr)
+        return _accepted(rr)
 
 
 class ArtifactWindow:

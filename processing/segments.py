@@ -42,6 +42,7 @@ import dataclasses
 import math
 from collections import deque
 from datetime import datetime
+from math import isfinite
 from typing import Final, NamedTuple
 
 from processing.records import Segment, SegmentKind, SegmentSummary
@@ -162,6 +163,9 @@ class _Last(NamedTuple):
     step_length_m: float | None
 
 
+_tuple_new: Final = tuple.__new__
+
+
 def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
@@ -220,36 +224,45 @@ class SegmentTracker:
         step_length_m: float | None,
     ) -> list[Segment]:
         """Take one reading (event time, session distance); return segments closed by it."""
-        if not (math.isfinite(time_mono_s) and math.isfinite(distance_m)):
+        if not (isfinite(time_mono_s) and isfinite(distance_m)):
             return []
-        if self._last is not None and time_mono_s < self._last.time_mono_s:
-            return []  # out of order
-        speed = speed_mps if math.isfinite(speed_mps) and speed_mps > 0.0 else 0.0
-        if self._last is not None:
-            distance_m = max(distance_m, self._last.distance_m)
-        point = _Point(time_mono_s, time_utc, distance_m)
+        last = self._last
+        if last is not None:
+            if time_mono_s < last.time_mono_s:
+                return []  # out of order
+            if last.distance_m > distance_m:  # max(distance_m, last.distance_m)
+                distance_m = last.distance_m
+        speed = speed_mps if isfinite(speed_mps) and speed_mps > 0.0 else 0.0
+        # _Point(...), _Recent(...), _Last(...): what their generated __new__ does, without
+        # its Python frame (three per footpod reading)
+        point = _tuple_new(_Point, (time_mono_s, time_utc, distance_m))
         contribution = self._weigh_interval(time_mono_s)
-        hr = _finite(heart_rate_bpm)
-        self._recent.append(_Recent(point, speed, hr, contribution))
-        cadence, step = _finite(cadence_spm), _finite(step_length_m)
-        self._last = _Last(time_mono_s, distance_m, hr, cadence, step)
-        if self._current is None:
+        hr = heart_rate_bpm if heart_rate_bpm is not None and isfinite(heart_rate_bpm) else None
+        self._recent.append(_tuple_new(_Recent, (point, speed, hr, contribution)))
+        cadence = cadence_spm if cadence_spm is not None and isfinite(cadence_spm) else None
+        step = step_length_m if step_length_m is not None and isfinite(step_length_m) else None
+        self._last = _tuple_new(_Last, (time_mono_s, distance_m, hr, cadence, step))
+        current = self._current
+        if current is None:
             self._current = classify(speed, None)
             self._start = point
             self._sums = _Sums()
             self._note_hr_max(self._sums)
             return []
 
-        ref = self._candidate if self._candidate is not None else self._current
-        kind = classify(speed, ref)
+        candidate = self._candidate
+        kind = classify(speed, candidate if candidate is not None else current)
         closed: list[Segment] = []
-        if kind == self._current:
+        if kind == current:
             if self._departure is not None:  # back before anything was confirmed
                 self._sums.add(self._pending)
                 self._departure = None
                 self._candidate = None
             self._in_pending = False
-            self._note_hr_max(self._sums)
+            if hr is not None:  # _note_hr_max(self._sums), inline: the hot path
+                sums = self._sums
+                hr_max = sums.hr_max
+                sums.hr_max = hr if hr_max is None else max(hr_max, hr)
             return closed
         if self._departure is None:
             self._pending = _Sums()

@@ -18,8 +18,8 @@ kilometre: the first is returned by that ``update``, the others by the following
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import deque
+from math import isfinite
 from typing import Final
 
 __all__ = ["Split", "SplitTracker"]
@@ -66,10 +66,6 @@ def _moving(cadence_spm: float | None) -> float | None:
     return cadence_spm if cadence_spm is not None and cadence_spm > 0.0 else None
 
 
-def _clean(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
-
 class SplitTracker:
     """Emits a :class:`Split` each time the session distance passes a whole kilometre.
 
@@ -99,8 +95,14 @@ class SplitTracker:
         cadence_spm: float | None,
     ) -> Split | None:
         """Take one reading (event time s, session distance m); return a finished split."""
-        if math.isfinite(time_mono_s) and math.isfinite(distance_m):
-            self._advance(time_mono_s, distance_m, _clean(heart_rate_bpm), _clean(cadence_spm))
+        if isfinite(time_mono_s) and isfinite(distance_m):
+            self._advance(
+                time_mono_s,
+                distance_m,
+                # None unless finite
+                heart_rate_bpm if heart_rate_bpm is not None and isfinite(heart_rate_bpm) else None,
+                cadence_spm if cadence_spm is not None and isfinite(cadence_spm) else None,
+            )
         return self._queue.popleft() if self._queue else None
 
     def flush(self) -> list[Split]:
@@ -128,10 +130,12 @@ class SplitTracker:
         t0, d0, hr0, cad0 = self._last
         if t < t0:
             return  # out of order
-        d = max(d, d0)
+        if d0 > d:  # max(d, d0)
+            d = d0
         dt = t - t0
-        scale = min(dt, MAX_WEIGHT_S) / dt if dt > 0.0 else 0.0
-        hr_mid, cad_mid = _mean(hr0, hr), _mean(_moving(cad0), _moving(cad))
+        scale = (MAX_WEIGHT_S if dt > MAX_WEIGHT_S else dt) / dt if dt > 0.0 else 0.0
+        hr_mid = _mean(hr0, hr)
+        cad_mid = _mean(_moving(cad0), _moving(cad))
         seg_t = t0  # start of the not-yet-attributed part of the interval
         while d - self._origin_m >= self._index * SPLIT_M and d > d0:
             mark = self._origin_m + self._index * SPLIT_M
@@ -143,7 +147,14 @@ class SplitTracker:
             self._hr = (0.0, 0.0)
             self._cad = (0.0, 0.0)
             seg_t = t_cross
-        self._weigh(hr_mid, cad_mid, (t - seg_t) * scale)
+        w = (t - seg_t) * scale
+        if w > 0.0:  # self._weigh(hr_mid, cad_mid, w), inline: once per reading
+            if hr_mid is not None:
+                hr_w, hr_sum = self._hr
+                self._hr = (hr_w + w, hr_sum + w * hr_mid)
+            if cad_mid is not None and cad_mid > 0.0:
+                cad_w, cad_sum = self._cad
+                self._cad = (cad_w + w, cad_sum + w * cad_mid)
         self._last = (t, d, hr, cad)
 
     def _weigh(self, hr: float | None, cad: float | None, w: float) -> None:
