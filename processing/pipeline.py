@@ -200,6 +200,7 @@ class AthleteProcessor:
             self._latest_utc = utc
         t = latest
         out: list[ProcessingOutput] = []
+        back: str | None = record.sensor  # a sensor that delivers data is evidently back
         match record:  # the classes are disjoint: the most frequent first
             case StrideReading():
                 self._stride(record, t, out)
@@ -209,9 +210,10 @@ class AthleteProcessor:
                 out.extend(self._alerts.on_battery(record))
             case LinkEvent():
                 self._link(record, out)
+                back = None  # not data: a sensor's own "disconnected" must not end its outage
             case SensorInfo():
                 pass
-        alerts = self._alerts.tick(t, utc, sensor=record.sensor)
+        alerts = self._alerts.tick(t, utc, sensor=back)
         if alerts:
             out.extend(alerts)
         if not t - self._last_session_emit_s < SESSION_EMIT_INTERVAL_S:

@@ -206,6 +206,31 @@ def test_second_hr_source_takes_over_within_5_s_and_hands_back() -> None:
     assert {s for t, s in used if t >= 63} == {"strap"}
 
 
+def _stride(sensor: str, t: float) -> StrideReading:
+    return StrideReading(athlete="a", sensor=sensor, time_utc=EPOCH + timedelta(seconds=t),
+                         time_mono_s=t, speed_mps=3.0, cadence_per_min=170,
+                         stride_length_m=None, total_distance_m=None, running=True, raw=b"")
+
+
+def test_a_strap_that_disconnects_and_stays_away_raises_sensor_lost() -> None:
+    """The strap's ``disconnected`` opens an outage; the footpod keeps the athlete's clock
+    going; 10 s later (``sensor_lost_s``) the alert fires, once. (The disconnect itself once
+    counted as the strap "delivering", ending its own outage: the alert never fired.)"""
+    pipeline = Pipeline()
+    for i in range(20):
+        pipeline.process(_hr("strap", float(i), 130))
+        pipeline.process(_stride("pod", i + 0.5))
+    down = LinkEvent(athlete="a", sensor="strap", time_utc=EPOCH + timedelta(seconds=20),
+                     time_mono_s=20.0, state=LinkState.DISCONNECTED)
+    alerts = [o for o in pipeline.process(down) if isinstance(o, Alert)]
+    for i in range(21, 60):
+        alerts += [o for o in pipeline.process(_stride("pod", float(i))) if isinstance(o, Alert)]
+    lost = [a for a in alerts if a.kind is AlertKind.SENSOR_LOST]
+    assert len(lost) == 1
+    assert lost[0].time_mono_s == 30.0  # sensor_lost_s after the disconnect
+    assert "strap" in lost[0].message
+
+
 def test_late_readings_are_dropped_and_counted() -> None:
     pipeline = Pipeline()
     pipeline.process(_hr("strap", 100.0))
