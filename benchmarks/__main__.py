@@ -12,7 +12,7 @@ import sys
 import time
 
 MODULES = ("gatt", "collector", "hrv", "store", "influx", "mqtt", "fit", "processing", "latency",
-           "demo", "notify", "worker", "scaleout")
+           "demo", "notify", "worker", "scaleout", "bridge")
 
 
 def main(argv: list[str]) -> int:
