@@ -55,6 +55,11 @@ class LinkState(enum.StrEnum):
     # restarted): the session stays open and every sensor reconnects once it is back.
     ADAPTER_LOST = "adapter_lost"
     ADAPTER_BACK = "adapter_back"
+    # The collector ended the athlete's session on purpose (the workout is over, --seconds
+    # passed, Ctrl-C): a remote `run` or a scale-out worker closes the session (final totals,
+    # last split, open segment) and the athlete's next reading starts a new one. See
+    # :func:`session_end`.
+    SESSION_END = "session_end"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +149,14 @@ RECORD_TYPES: dict[type[Any], str] = {
     SensorInfo: "sensor",
 }
 """The ``type`` tag of each record in JSON output."""
+
+
+def session_end(last: Reading) -> LinkEvent:
+    """The end of ``last.athlete``'s session, stamped with the times of ``last``, their last
+    record: never late for processing, and the session ends where its data ends (what
+    ``finish()`` at the end of a local run uses)."""
+    return LinkEvent(athlete=last.athlete, sensor=last.sensor, time_utc=last.time_utc,
+                     time_mono_s=last.time_mono_s, state=LinkState.SESSION_END)
 
 
 def record_to_json(record: Reading) -> dict[str, Any]:

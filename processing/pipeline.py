@@ -117,7 +117,15 @@ _ZONE_KEYS: tuple[str, ...] = tuple(f"zone{zone}_s" for zone in range(1, 6))
 
 
 class AthleteProcessor:
-    """The streaming state machine of one athlete."""
+    """The streaming state machine of one athlete.
+
+    A :data:`~ingest.records.LinkState.SESSION_END` event ends the session: it returns what
+    :meth:`finish` returns and sets :attr:`ended`; the athlete's next session needs a new
+    processor (:class:`Pipeline` and the scale-out worker make one)."""
+
+    ended: bool = False
+    """Whether a SESSION_END event has closed the session (a class default, so processors
+    pickled before the attribute existed load as not ended)."""
 
     def __init__(
         self,
@@ -209,6 +217,9 @@ class AthleteProcessor:
             case BatteryReading():
                 out.extend(self._alerts.on_battery(record))
             case LinkEvent():
+                if record.state is LinkState.SESSION_END:
+                    self.ended = True
+                    return self.finish() if counters.readings > 1 else []  # none: no session
                 self._link(record, out)
                 back = None  # not data: a sensor's own "disconnected" must not end its outage
             case SensorInfo():
@@ -574,10 +585,16 @@ class Pipeline:
         return p
 
     def process(self, record: Reading) -> list[ProcessingOutput]:
+        """What ``record`` produces. A SESSION_END ends the athlete's processor (its final
+        outputs are returned) and their next record starts a new one, with history and id
+        prefix asked for again."""
         p = self.athletes.get(record.athlete)
         if p is None:
             p = self.processor(record.athlete)
-        return p.process(record)
+        out = p.process(record)
+        if p.ended:
+            del self.athletes[record.athlete]
+        return out
 
     def process_all(self, records: Iterable[Reading]) -> list[ProcessingOutput]:
         out: list[ProcessingOutput] = []

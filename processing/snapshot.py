@@ -129,6 +129,15 @@ class JournaledProcessor:
         recent = [state.get_bytes(f"j{slot}") for slot in range(SNAPSHOT_EVERY)]
         return cls(processor, n, recent)
 
+    def start_over(self, processor: AthleteProcessor, state: KeyValueState) -> None:
+        """Continue with ``processor`` (the athlete's next session) from here: it is
+        snapshotted at the current reading count, so the journal restarts empty and a
+        restore brings back the new session, not the ended one. The ring of recent payloads
+        is kept, so copies of the ended session's readings are still known as repeats."""
+        self.processor = processor
+        state.set_bytes("snap", dump_processor(processor))
+        state.set("snap_n", self.applied)
+
     def is_repeat(self, payload: bytes) -> bool:
         """Whether ``payload`` equals one of the athlete's last :data:`SNAPSHOT_EVERY`
         readings: a copy produced again (a bridge killed after Kafka took a reading but before

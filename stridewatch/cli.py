@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from ingest.clock import LoopClock
 from ingest.collector import Collector, SensorMap, remember_device
-from ingest.records import Reading, record_to_json
+from ingest.records import Reading, record_to_json, session_end
 from ingest.virtual import timewarp
 from ingest.virtual.workouts import workout_names
 from stridewatch.errors import RuntimeFailureError, UsageError
@@ -207,13 +207,27 @@ async def _collect_to_mqtt(
         target = MqttTarget.from_url(args.mqtt)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    last: dict[str, Reading] = {}
     async with MqttReadingPublisher(target) as publisher:
 
         def both(record: Reading) -> None:
             sink(record)
             publisher.publish_nowait(record)
+            last[record.athlete] = record
 
-        collector = await collect_records(args, both)
+        def end_sessions() -> None:
+            """The workout is over, --seconds passed or Ctrl-C: the remote `run` or worker
+            closes each athlete's session (totals, last split) as a local run's end does."""
+            for record in list(last.values()):
+                both(session_end(record))
+
+        try:
+            collector = await collect_records(args, both)
+        except asyncio.CancelledError:  # Ctrl-C (asyncio.Runner cancels this task)
+            end_sessions()
+            await publisher.flush(10.0)
+            raise
+        end_sessions()
         await publisher.flush(10.0)
     return collector
 

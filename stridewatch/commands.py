@@ -160,19 +160,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with view:
         recorder, collector, problems = timewarp.run(main(), speed=args.speed)
     view.print_counters(collector.counters(), collector.dropped)
-    _print_session_summaries(view.console, store_path, recorder.sessions,
+    _print_session_summaries(view.console, store_path, recorder.all_sessions(),
                              default_settings().processing)
     return report_problems(problems)
 
 
 
-def _print_session_summaries(console: Console, store_path: Path, sessions: dict[str, str],
+def _print_session_summaries(console: Console, store_path: Path,
+                             sessions: Sequence[tuple[str, str]],
                              settings: ProcessingSettings) -> None:
     from stridewatch.report import build_report
     from stridewatch.report_text import render_text
 
     with SessionStore.open(store_path) as store:
-        for athlete, sid in sorted(sessions.items()):
+        for athlete, sid in sorted(sessions):
             console.print(render_text(build_report(store, sid, settings=settings)))
             html = write_html_report(store, sid, store_path.parent / "reports" / f"{sid}.html",
                                      settings)
@@ -222,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             view.console.print("interrupted: sessions closed and stored")
             return EXIT_OK
-    _print_session_summaries(view.console, store_path, recorder.sessions, settings.processing)
+    _print_session_summaries(view.console, store_path, recorder.all_sessions(), settings.processing)
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from ingest.records import Reading
+from ingest.records import LinkEvent, LinkState, Reading
 from outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
 from outputs.mqtt import MqttAlertSender, MqttPublisher, MqttTarget
 from outputs.notify import Notifier, NotifyTarget
@@ -82,10 +82,17 @@ class SessionRecorder:
             id_prefix=lambda athlete: self.sessions[athlete],
         )
         self.finals: dict[str, Metric] = {}
+        """Session id → its final SESSION metric (the totals)."""
+        self.ended: list[tuple[str, str]] = []
+        """(athlete, session id) of the sessions a SESSION_END closed, in order."""
 
-    def _session(self, record: Reading) -> str:
+    def _session(self, record: Reading) -> str | None:
+        """The athlete's open session, opened by this record if need be; None for a
+        SESSION_END of an athlete with no open session (nothing to end)."""
         sid = self.sessions.get(record.athlete)
         if sid is None:
+            if isinstance(record, LinkEvent) and record.state is LinkState.SESSION_END:
+                return None
             sid = self.store.store.create_session(
                 record.athlete, record.time_utc, self.source, meta={"source": self.source}
             )
@@ -94,10 +101,21 @@ class SessionRecorder:
         return sid
 
     def handle(self, record: Reading) -> list[ProcessingOutput]:
+        athlete = record.athlete
         sid = self._session(record)
+        if sid is None:
+            return []
         self.store.add(sid, record)
         outputs = self.pipeline.process(record)
-        self._emit(record.athlete, sid, outputs)
+        self._emit(athlete, sid, outputs)
+        if athlete not in self.pipeline.athletes:  # a SESSION_END closed the session
+            # Closed now, not at the end of the run: the athlete's next session (which may
+            # follow at once) reads this one's summary for its readiness baseline.
+            self._keep_final(athlete, outputs)
+            self._close(sid)
+            del self.sessions[athlete]
+            self.ended.append((athlete, sid))
+            log.info("session %s of %s ended by its collector", sid, athlete)
         if self.on_output is not None:
             self.on_output(record, outputs)
         return outputs
@@ -110,32 +128,44 @@ class SessionRecorder:
             for out in outputs:
                 self.publish(athlete, out)
 
+    def _keep_final(self, athlete: str, outputs: Sequence[ProcessingOutput]) -> None:
+        for out in outputs:
+            if not isinstance(out, Metric) or out.group is not MetricGroup.SESSION:
+                continue
+            if out.values.get("final"):
+                self.finals[self.sessions[athlete]] = out
+
     def finish(self) -> dict[str, str]:
-        """Close every athlete's session; returns athlete → session id."""
+        """Close every open athlete's session; returns athlete → session id (the last one,
+        for an athlete whose collector ended a session and began another)."""
         for athlete, processor in self.pipeline.athletes.items():
-            sid = self.sessions[athlete]
             outputs = processor.finish()
-            self._emit(athlete, sid, outputs)
-            for out in outputs:
-                if not isinstance(out, Metric) or out.group is not MetricGroup.SESSION:
-                    continue
-                if out.values.get("final"):
-                    self.finals[athlete] = out
-        return dict(self.sessions)
+            self._emit(athlete, self.sessions[athlete], outputs)
+            self._keep_final(athlete, outputs)
+        return dict(self.all_sessions())
+
+    def all_sessions(self) -> list[tuple[str, str]]:
+        """(athlete, session id) of every session this recorder opened: the ones their
+        collector ended first, in order, then the open ones."""
+        return [*self.ended, *self.sessions.items()]
 
     def close_sessions(self) -> None:
-        """After the final flush: end times and summaries (used by later sessions)."""
+        """After the final flush: end times and summaries (used by later sessions) of the
+        sessions :meth:`finish` closed (those a SESSION_END closed are already)."""
+        for sid in self.sessions.values():
+            self._close(sid)
+
+    def _close(self, sid: str) -> None:
+        """The session's end time and summary values, from its final SESSION metric."""
+        final = self.finals.get(sid)
+        if final is None:
+            return
         sync = self.store.store
-        for athlete, sid in self.sessions.items():
-            final = self.finals.get(athlete)
-            end = final.time_utc if final is not None else None
-            if end is not None:
-                sync.end_session(sid, end)
-            if final is not None:
-                for key in SUMMARY_KEYS:
-                    value = final.values.get(key)
-                    if value is not None:
-                        sync.set_session_summary(sid, key, value)
+        sync.end_session(sid, final.time_utc)
+        for key in SUMMARY_KEYS:
+            value = final.values.get(key)
+            if value is not None:
+                sync.set_session_summary(sid, key, value)
 
 
 @dataclasses.dataclass

@@ -27,6 +27,9 @@ again from the restored state, so they give the same outputs with the same ids.
 
 The athlete's session id (the prefix of alert ids) is the first reading's UTC time and the
 athlete (``20260601T063000Z-ann``), kept in the state, so every worker gives the same ids.
+A ``session_end`` link event (``collect --mqtt`` sends one per athlete when it stops) closes the
+session as the end of a ``run`` does: the final SESSION metric (totals), the last split and the
+open segment are emitted, and the athlete's next reading starts a new session with a new id.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ class StepCounters:
     """Readings dropped as byte-identical copies of recent ones (a bridge's redelivery)."""
     bad_payloads: int = 0
     wrong_key: int = 0
+    new_sessions: int = 0
+    """Athletes whose next session began after a SESSION_END closed the previous one."""
 
 
 @dataclass
@@ -108,6 +113,8 @@ class AthleteStep:
         if journaled.is_repeat(value):
             self.counters.repeats += 1
             return []
+        if journaled.processor.ended:  # the athlete's last session ended: this one is new
+            self._start_session(reading, journaled, state)
         self.counters.readings += 1
         out = journaled.process(reading, value, state)
         self.counters.outputs += len(out)
@@ -129,6 +136,17 @@ class AthleteStep:
         if self.on_restore is not None:
             self.on_restore(athlete, journaled.applied)
         return journaled
+
+    def _start_session(self, reading: Reading, journaled: JournaledProcessor,
+                       state: KeyValueState) -> None:
+        """A new session for ``reading``'s athlete, whose last one a SESSION_END closed: a new
+        session id (alert-id prefix) and a fresh processor, in the state too."""
+        sid = session_id(reading)
+        state.set("session", sid)
+        journaled.start_over(AthleteProcessor(reading.athlete, self.settings, id_prefix=sid),
+                             state)
+        self.counters.new_sessions += 1
+        logger.info("%s: new session %s after the last one ended", reading.athlete, sid)
 
 
 def output_kind(record: ProcessingOutput) -> str:

@@ -47,6 +47,18 @@ def _count(store: Path, kind: str) -> int:
             return 0
 
 
+def _ended_sessions(store: Path) -> int:
+    """Sessions closed (``end_utc`` set) in a store being written by another process."""
+    if not store.exists():
+        return 0
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+        try:
+            return int(conn.execute(
+                "SELECT COUNT(*) FROM sessions WHERE end_utc IS NOT NULL").fetchone()[0])
+        except sqlite3.OperationalError:  # the schema is being created
+            return 0
+
+
 def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: MosquittoServer) -> None:
     config = tmp_path / "remote.toml"
     store = tmp_path / "central.sqlite"
@@ -68,6 +80,9 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
         sent = [json.loads(line) for line in gateway.stdout.splitlines()]
         n_hr = sum(1 for r in sent if r["type"] == "heart_rate")
         wait_until(lambda: _count(store, "heart_rate") >= n_hr, 60, "the central to store them")
+        # the gateway stopping sent a session_end: the central closes the session while running
+        wait_until(lambda: _ended_sessions(store) == 1, 60, "the session to be closed")
+        assert central.poll() is None
     finally:
         stop(central, log)
     err = log.text()
@@ -77,13 +92,16 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
         sessions = s.sessions()
         assert [r.athlete for r in sessions] == ["athlete-1"]
         got = list(s.readings(sessions[0].id))
-        assert sessions[0].end_utc is not None  # closed cleanly on Ctrl-C
+        assert sessions[0].end_utc is not None  # closed at the gateway's end, before Ctrl-C
+        assert not sessions[0].interrupted
+        summary = list(s.metrics(sessions[0].id, "session"))
         gait = list(s.metrics(sessions[0].id, "gait"))
     hr_sent = [r for r in sent if r["type"] == "heart_rate"]
     hr_got = [r for r in got if type(r).__name__ == "HeartRateReading"]
     assert len(hr_got) == len(hr_sent) > 100
     assert [r.raw.hex() for r in hr_got] == [r["raw"] for r in hr_sent]
     assert gait, "the central processed the remote readings"
+    assert [m.values.get("final") for m in summary].count(True) == 1, "the totals, once"
 
 
 def test_demo_streams_alerts_to_mqtt_and_points_to_influxd(

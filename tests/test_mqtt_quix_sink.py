@@ -15,7 +15,13 @@ from mosquitto_server import MosquittoServer, ThreadSubscriber, free_port
 
 from outputs.mqtt import MqttTarget
 from outputs.mqtt.quix_sink import MqttOutputSink
-from outputs.mqtt_codec import decode_alert, encode_output, topic_for
+from outputs.mqtt_codec import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+    decode_alert,
+    encode_output,
+    topic_for,
+)
 from outputs.quix import SinkBackpressureError, SinkBatch
 from processing.records import Alert, AlertKind, Metric, MetricGroup, Severity
 
@@ -91,3 +97,32 @@ def test_alerts_wait_for_the_broker_and_telemetry_is_dropped_meanwhile(
             assert b"online" in late.got[0][1]
         finally:
             late.close()
+
+
+def test_a_sessions_totals_mark_the_athlete_offline_and_the_next_reading_online_again(
+    tmp_path: Path, sink: Callable[[MqttTarget], MqttOutputSink]
+) -> None:
+    """A ``session_end`` closes the session in the worker; its final SESSION metric sets the
+    retained status to ``offline`` (a dashboard joining later sees the athlete gone), and the
+    athlete's next session sets it ``online`` again."""
+    final = Metric(athlete="ann", time_utc=T0, time_mono_s=11.0, group=MetricGroup.SESSION,
+                   values={"final": True, "distance_m": 8000.0})
+    with MosquittoServer(tmp_path / "mosquitto", port=free_port()) as server:
+        out = sink(MqttTarget(host="127.0.0.1", port=server.port))
+        _wait(lambda: out.connected, "the sink to connect")
+        out.write(_batch(METRIC, final))
+
+        def status_seen_by_a_new_dashboard() -> bytes:
+            late = ThreadSubscriber(server)
+            try:
+                _wait(lambda: late.got, "the retained status")
+                topic, payload, retained = late.got[0]
+                assert topic == topic_for("ann", "status")
+                assert retained
+                return bytes(payload)
+            finally:
+                late.close()
+
+        assert status_seen_by_a_new_dashboard() == STATUS_OFFLINE
+        out.write(_batch(METRIC))  # the next session's first metric
+        assert status_seen_by_a_new_dashboard() == STATUS_ONLINE

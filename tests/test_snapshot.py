@@ -191,3 +191,34 @@ def test_the_worker_step_drops_a_bridges_repeats_and_gives_the_uninterrupted_out
     assert out == [repr(o) for r in readings for o in reference.process(r)]
     assert sum(step.counters.repeats for step in steps) == 3 * len(readings) // 50
     assert sum(step.counters.readings for step in steps) == len(readings)
+
+
+def test_the_worker_step_closes_a_session_at_its_end_and_starts_the_next_with_a_new_id() -> None:
+    """A ``session_end`` (``collect --mqtt`` stopping) gives the totals of a ``run``'s end, and
+    the athlete's next reading starts a new session, also on a worker restored mid-way."""
+    from ingest.records import session_end
+    from stridewatch.worker import AthleteStep, session_id
+
+    first, second = _readings()[:400], _readings()[400:900]
+    end = encode_reading(session_end(first[-1])).payload
+    state = DictState()
+    steps = [AthleteStep(SETTINGS)]
+    out: list[str] = []
+    for reading in first:
+        out += [repr(o) for o in steps[-1](encode_reading(reading).payload, state)]
+    out += [repr(o) for o in steps[-1](end, state)]
+    assert steps[-1](end, state) == []  # the bridge sent the end twice: a repeat
+    for i, reading in enumerate(second):
+        if i == 250:
+            steps.append(AthleteStep(SETTINGS))  # a worker died mid second session: restored
+        out += [repr(o) for o in steps[-1](encode_reading(reading).payload, state)]
+
+    one = AthleteProcessor("ann", SETTINGS, id_prefix=session_id(first[0]))
+    two = AthleteProcessor("ann", SETTINGS, id_prefix=session_id(second[0]))
+    reference = [o for r in first for o in one.process(r)] + one.finish()
+    reference += [o for r in second for o in two.process(r)]
+    assert session_id(first[0]) != session_id(second[0])
+    assert out == [repr(o) for o in reference]
+    assert any("SESSION" in line for line in out[: len(out) // 2])  # the first session's totals
+    assert sum(step.counters.new_sessions for step in steps) == 1
+    assert state.get("session") == session_id(second[0])

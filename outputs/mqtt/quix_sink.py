@@ -14,7 +14,8 @@ checkpoints. Each output is published with :func:`outputs.mqtt_codec.encode_outp
 * status: ``online`` (retained, QoS 1) the first time this worker publishes for an athlete,
   i.e. when the athlete's partition arrives. A worker connection has one Last Will, so unlike
   ``run`` (one connection per athlete) an athlete's ``offline`` is not published when a worker
-  dies: the worker that takes the partition over says ``online`` again.
+  dies: the worker that takes the partition over says ``online`` again. ``offline`` (retained,
+  QoS 1) follows the session's final SESSION metric, when a ``session_end`` closed it.
 
 The client is paho's (the library under aiomqtt) driven from Quix's thread: the sink is
 synchronous, and paho's network thread reconnects with back-off on its own.
@@ -33,7 +34,7 @@ from outputs.mqtt.client import KEEPALIVE_S, OPERATION_TIMEOUT_S, default_client
 from outputs.mqtt.target import MqttTarget
 from outputs.mqtt_codec import encode_output, encode_status
 from outputs.quix import BatchingSink, SinkBackpressureError, SinkBatch
-from processing.records import Alert
+from processing.records import Alert, Metric, MetricGroup
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,10 @@ class MqttOutputSink(BatchingSink):
                 waiting.append(info)
             else:
                 self.published += 1
+            if _is_final(record):  # the session ended (SESSION_END): the athlete is offline
+                status = encode_status(athlete, online=False)
+                waiting.append(client.publish(status.topic, status.payload, qos=1, retain=True))
+                self._online.discard(athlete)
         self._wait_acknowledged(waiting)
 
     def _wait_acknowledged(self, waiting: list[paho.MQTTMessageInfo]) -> None:
@@ -134,3 +139,9 @@ class MqttOutputSink(BatchingSink):
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
+
+
+def _is_final(record: object) -> bool:
+    """Whether ``record`` is a session's final SESSION metric (its totals)."""
+    return (isinstance(record, Metric) and record.group is MetricGroup.SESSION
+            and record.values.get("final") is True)

@@ -1,0 +1,135 @@
+"""A collector that ends a session on purpose (``session_end``): processing closes it as the end
+of a local run does, and the athlete's next reading starts a new session (issue #13: workers
+and a remote ``run`` never closed a remote collector's session).
+
+The readings are a real run with RR intervals (Forerunner 630, ``tests/data/fit``), cut in two
+sessions; outputs are compared by ``repr`` (NaN-safe).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from ingest.records import LinkState, Reading, record_to_json, session_end
+from ingest.replay.fit import read_fit
+from outputs.mqtt_codec import decode_reading, encode_reading
+from outputs.store import AsyncStore, SessionStore
+from processing.pipeline import AthleteHistory, AthleteProcessor, Pipeline
+from processing.records import Metric, MetricGroup, ProcessingOutput
+from processing.settings import ProcessingSettings
+from stridewatch.session import SessionRecorder
+
+FIT = Path(__file__).parent / "data" / "fit"
+SETTINGS = ProcessingSettings()
+CUT = 700
+"""The first session's readings; the rest of the run (1,000+ readings) is the second."""
+
+
+@cache
+def _readings() -> tuple[Reading, ...]:
+    (activity,) = read_fit(FIT / "fr630-with-lth.fit", athlete="ann")
+    return activity.readings
+
+
+def _final(outputs: list[ProcessingOutput]) -> Metric:
+    (final,) = [o for o in outputs if isinstance(o, Metric) and o.group is MetricGroup.SESSION
+                and o.values.get("final")]
+    return final
+
+
+def test_session_end_is_stamped_with_the_last_record_and_travels_as_json() -> None:
+    last = _readings()[CUT - 1]
+    end = session_end(last)
+    assert (end.athlete, end.sensor, end.time_utc, end.time_mono_s) == (
+        last.athlete, last.sensor, last.time_utc, last.time_mono_s)
+    assert end.state is LinkState.SESSION_END
+    assert record_to_json(end)["state"] == "session_end"
+    assert decode_reading(encode_reading(end).payload) == end
+
+
+def test_a_session_end_gives_what_finish_gives_and_ends_the_processor() -> None:
+    readings = _readings()[:CUT]
+    ended, finished = AthleteProcessor("ann", SETTINGS), AthleteProcessor("ann", SETTINGS)
+    for r in readings:
+        assert repr(ended.process(r)) == repr(finished.process(r))
+    assert not ended.ended
+    out = ended.process(session_end(readings[-1]))
+    assert ended.ended
+    assert repr(out) == repr(finished.finish())
+    final = _final(out)
+    distance = final.values["distance_m"]
+    assert isinstance(distance, float)
+    assert distance > 500  # real totals
+    assert any(o for o in out if not isinstance(o, Metric))  # the open segment was closed
+
+
+def test_an_end_before_any_data_gives_nothing() -> None:
+    processor = AthleteProcessor("ann", SETTINGS)
+    assert processor.process(session_end(_readings()[0])) == []
+    assert processor.ended
+
+
+def test_the_pipeline_starts_a_new_processor_after_an_end() -> None:
+    readings = _readings()
+    asked: list[str] = []
+
+    def history(athlete: str) -> AthleteHistory:
+        asked.append(athlete)
+        return AthleteHistory()
+
+    prefixes = iter(["s1", "s2"])
+    pipeline = Pipeline(SETTINGS, history=history, id_prefix=lambda _athlete: next(prefixes))
+    out = [o for r in (*readings[:CUT], session_end(readings[CUT - 1]), *readings[CUT:])
+           for o in pipeline.process(r)]
+    out += pipeline.finish()
+    first = AthleteProcessor("ann", SETTINGS, id_prefix="s1")
+    second = AthleteProcessor("ann", SETTINGS, id_prefix="s2")
+    reference = [o for r in readings[:CUT] for o in first.process(r)] + first.finish()
+    reference += [o for r in readings[CUT:] for o in second.process(r)] + second.finish()
+    assert repr(out) == repr(reference)
+    assert asked == ["ann", "ann"]  # the second session read the history again
+
+
+async def test_the_recorder_closes_the_session_at_once_and_opens_the_next(
+    tmp_path: Path,
+) -> None:
+    readings = _readings()
+    async with AsyncStore.open(tmp_path / "s.sqlite") as store:
+        recorder = SessionRecorder(store, "remote", SETTINGS)
+        for r in readings[:CUT]:
+            recorder.handle(r)
+        out = recorder.handle(session_end(readings[CUT - 1]))
+        (closed,) = store.store.sessions("ann")
+        # Closed while the run goes on, with the summary the next session's baseline reads.
+        assert closed.end_utc == readings[CUT - 1].time_utc == _final(out).time_utc
+        summary = store.store.session_summary(closed.id)
+        assert summary["distance_m"] == _final(out).values["distance_m"]
+        for r in readings[CUT:]:
+            recorder.handle(r)
+        recorder.finish()
+        await store.flush()
+        recorder.close_sessions()
+        assert [a for a, _sid in recorder.all_sessions()] == ["ann", "ann"]
+    with SessionStore.open(tmp_path / "s.sqlite") as s:
+        rows = s.sessions("ann")
+        assert len(rows) == 2
+        assert all(row.end_utc is not None for row in rows)
+        assert rows[0].id == closed.id
+        assert rows[1].start_utc == readings[CUT].time_utc
+        assert rows[1].end_utc == readings[-1].time_utc
+        stored = list(s.readings(rows[0].id))
+        assert len(stored) == CUT + 1  # the end is stored with the session it ended
+        assert len(list(s.readings(rows[1].id))) == len(readings) - CUT
+
+
+async def test_the_recorder_ignores_an_end_with_no_open_session(tmp_path: Path) -> None:
+    readings = _readings()
+    async with AsyncStore.open(tmp_path / "s.sqlite") as store:
+        recorder = SessionRecorder(store, "remote", SETTINGS)
+        assert recorder.handle(session_end(readings[0])) == []
+        for r in readings[:10]:
+            recorder.handle(r)
+        recorder.handle(session_end(readings[9]))
+        assert recorder.handle(session_end(readings[9])) == []  # a repeated end: no session
+        assert len(store.store.sessions("ann")) == 1
