@@ -58,7 +58,6 @@ from benchmarks.bench_scaleout import (  # noqa: E402
     TANSU_PRODUCER,
     CpuMeter,
     _bases,
-    _broker_pid,
     _cpu_s,
     _schedule,
 )
@@ -335,10 +334,9 @@ def _forward_run(tmp: Path, label: str, messages: Sequence[tuple[str, bytes]],
             raise RuntimeError(f"{label}: exited {first.process.returncode}:\n{first.text()}")
         result.publish_rate = _preload(mqtt, messages)
         reader = ReadingsReader(kafka.bootstrap)
-        mosquitto_process = mqtt._process  # the broker's child process
         forwarder = Forwarder(args, ready, log)
-        pids = {"forwarder": forwarder.process.pid, "tansu": _broker_pid(kafka),
-                "mosquitto": None if mosquitto_process is None else mosquitto_process.pid,
+        pids = {"forwarder": forwarder.process.pid, "tansu": kafka.pid,
+                "mosquitto": mqtt.pid,
                 "reader": os.getpid()}
         cpu0 = {name: _cpu_s(pid) for name, pid in pids.items()}
         try:

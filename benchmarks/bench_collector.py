@@ -16,10 +16,12 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 
 from ingest.clock import LoopClock
-from ingest.collector import Collector, CollectorSettings, SensorMap
+from ingest.collector import Collector
+from ingest.collector_settings import CollectorSettings
 from ingest.gatt import uuids
 from ingest.gatt.heart_rate import HeartRateMeasurement
 from ingest.records import Contact, HeartRateReading
+from ingest.sensor_map import SensorMap
 from ingest.virtual.peripheral import VirtualPeripheral
 from ingest.virtual.radio import CharacteristicSpec, ServiceSpec, VirtualRadio
 

@@ -35,10 +35,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from ingest.clock import LoopClock  # noqa: E402
-from ingest.collector import Collector, CollectorSettings, SensorMap  # noqa: E402
+from ingest.collector import Collector  # noqa: E402
+from ingest.collector_settings import CollectorSettings  # noqa: E402
 from ingest.gatt import uuids  # noqa: E402
 from ingest.gatt.heart_rate import HeartRateMeasurement  # noqa: E402
 from ingest.records import Contact, HeartRateReading  # noqa: E402
+from ingest.sensor_map import SensorMap  # noqa: E402
 from ingest.virtual.peripheral import VirtualPeripheral  # noqa: E402
 from ingest.virtual.radio import CharacteristicSpec, ServiceSpec, VirtualRadio  # noqa: E402
 from outputs.mqtt import MqttPublisher, MqttTarget  # noqa: E402

@@ -159,11 +159,6 @@ class CpuMeter:
                 for name, pid in self.pids.items()}
 
 
-def _broker_pid(kafka: TansuServer) -> int | None:
-    process = kafka._process  # the broker's child process (tests/kafka_server.py)
-    return None if process is None else process.pid
-
-
 # -- load ---------------------------------------------------------------------------------------
 
 
@@ -568,7 +563,7 @@ def _realtime_run(bases: Sequence[BaseAthlete], tmp: Path, n: int) -> StepResult
         worker = WorkerProcess(kafka.bootstrap, tmp, "w1")
         try:
             _wait_ready(kafka.bootstrap, reader, [worker], bases[0])
-            pids = {"broker": _broker_pid(kafka), "worker": worker.process.pid,
+            pids = {"broker": kafka.pid, "worker": worker.process.pid,
                     "load_and_reader": os.getpid()}
             return _realtime_step(kafka.bootstrap, reader, worker, bases, n, pids)
         finally:
@@ -672,7 +667,7 @@ def _backlog_rate(bases: Sequence[BaseAthlete], tmp: Path, workers: int,
         counts: list[int | None] = []
         try:
             _wait_ready(kafka.bootstrap, reader, procs, bases[0])
-            meter = CpuMeter({"broker": _broker_pid(kafka),
+            meter = CpuMeter({"broker": kafka.pid,
                               **{p.name: p.process.pid for p in procs},
                               "load_and_reader": os.getpid()})
             produced = _produce_now(kafka.bootstrap, items)

@@ -39,7 +39,7 @@ import dataclasses
 import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
@@ -51,9 +51,10 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
 from ingest.backoff import backoff_delay_s
-from ingest.beat_clock import DEFAULT_GAP_THRESHOLD_S, BeatClock
+from ingest.beat_clock import BeatClock
 from ingest.ble_errors import explain, leaves
 from ingest.clock import Clock
+from ingest.collector_settings import ADAPTER_PROBE_MAX_S, CollectorSettings
 from ingest.errors import AdapterBusyError, BluetoothUnavailableError, GattDecodeError
 from ingest.gatt import uuids
 from ingest.gatt.heart_rate import decode_heart_rate
@@ -71,98 +72,14 @@ from ingest.records import (
     SensorKind,
     StrideReading,
 )
+from ingest.sensor_map import SensorMap
 
 log = logging.getLogger(__name__)
-
-# BlueZ needs several seconds to connect and discover services on a busy adapter; bleak's own
-# default is 10 s and shorter timeouts fail spuriously on a Raspberry Pi (DESIGN.md).
-MIN_CONNECT_TIMEOUT_S = 10.0
-# Straps notify at ~1 Hz and footpods at 1-2 Hz: 5 s of silence on a connected link means it is
-# dead (typical after a rejected connection-parameter update) even if no disconnect was reported.
-DEFAULT_SILENCE_TIMEOUT_S = 5.0
-# Scan windows: long enough to hear sensors advertising at ~1 s intervals several times.
-DEFAULT_SCAN_S = 5.0
-# A rescan picks up sensors that are switched on (or put on: Polar straps wake on skin contact)
-# after the session started.
-DEFAULT_RESCAN_INTERVAL_S = 10.0
-# ~10 minutes of 10 athletes' readings: far more than a live consumer should ever lag.
-DEFAULT_QUEUE_SIZE = 50_000
-# While the adapter is gone discovery probes for it (a scan start, a local call that fails at
-# once) with backoff up to this: a dongle plugged back in is used within seconds.
-ADAPTER_PROBE_MAX_S = 5.0
 
 _SERVICE_KIND = {
     uuids.HEART_RATE_SERVICE: SensorKind.HEART_RATE,
     uuids.RSC_SERVICE: SensorKind.FOOTPOD,
 }
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SensorAssignment:
-    """One sensor of one athlete, matched by address or advertised name.
-
-    ``address`` matches case-insensitively; ``name`` matches the advertised local name exactly.
-    """
-
-    athlete: str
-    kind: SensorKind
-    address: str | None = None
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.address is None and self.name is None:
-            raise ValueError(f"sensor of {self.athlete!r} needs an address or a name")
-
-
-class SensorMap:
-    """Which athlete a discovered sensor belongs to.
-
-    Args:
-        assignments: explicit sensors.
-        default_athlete: athlete that gets every other sensor found (single-athlete setups:
-            "use whatever strap and footpod you find"); None ignores unknown sensors.
-    """
-
-    def __init__(
-        self, assignments: Sequence[SensorAssignment] = (), *, default_athlete: str | None = None
-    ) -> None:
-        self._assignments = tuple(assignments)
-        self._default = default_athlete
-
-    def athlete_for(self, address: str, name: str | None, kind: SensorKind) -> str | None:
-        """The athlete of a sensor, or None when it is not ours."""
-        for a in self._assignments:
-            if a.kind is not kind:
-                continue
-            if a.address is not None and a.address.lower() == address.lower():
-                return a.athlete
-            if a.name is not None and a.name == name:
-                return a.athlete
-        return self._default
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class CollectorSettings:
-    """Timing of the collector; defaults suit real sensors on BlueZ."""
-
-    connect_timeout_s: float = MIN_CONNECT_TIMEOUT_S
-    silence_timeout_s: float = DEFAULT_SILENCE_TIMEOUT_S
-    scan_s: float = DEFAULT_SCAN_S
-    rescan_interval_s: float = DEFAULT_RESCAN_INTERVAL_S
-    queue_size: int = DEFAULT_QUEUE_SIZE
-    rr_gap_threshold_s: float = DEFAULT_GAP_THRESHOLD_S
-    seed: int = 0
-    """Seed of the backoff jitter (reproducible virtual runs)."""
-
-    def __post_init__(self) -> None:
-        if self.connect_timeout_s < MIN_CONNECT_TIMEOUT_S:
-            raise ValueError(
-                f"connect_timeout_s must be >= {MIN_CONNECT_TIMEOUT_S} s (BlueZ connects slowly)"
-            )
-        if self.silence_timeout_s <= 0 or self.scan_s <= 0 or self.rescan_interval_s <= 0:
-            raise ValueError("collector timings must be > 0")
-        if self.queue_size < 1:
-            raise ValueError("queue_size must be >= 1")
 
 
 @dataclasses.dataclass(slots=True)

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ingest.clock import LoopClock
-from ingest.collector import Collector, SensorMap, remember_device
+from ingest.collector import Collector, remember_device
 from ingest.records import Reading, record_to_json, session_end
+from ingest.sensor_map import SensorMap
 from ingest.virtual import timewarp
 from ingest.virtual.workouts import workout_names
 from stridewatch.errors import RuntimeFailureError, UsageError

@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest.clock import LoopClock
-from ingest.collector import Collector, SensorMap
+from ingest.collector import Collector
 from ingest.records import Reading
+from ingest.sensor_map import SensorMap
 from ingest.virtual import timewarp
 from outputs.errors import StoreError
 from outputs.influx import InfluxTarget

@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.collector import SensorAssignment
 from ingest.records import SensorKind
+from ingest.sensor_map import SensorAssignment
 from outputs.influx import InfluxConfigError, InfluxTarget
 from outputs.secrets import (
     ENV_INFLUX_PASSWORD,

@@ -9,21 +9,21 @@ bleak meets a real bus without BlueZ on it, as on a machine where bluetoothd is 
   Debian's ``bluetoothd`` does in a container without a Bluetooth management socket
   (``...DBus.Error.Spawn.ChildExited``).
 
-The daemon runs in the foreground (``--nofork``) and prints its address once it listens
-(``--print-address``): start-up waits for that line, not for a sleep. Needs Debian's ``dbus``
+The daemon runs in the foreground (``--nofork``); start-up waits (bounded) until its socket
+accepts a connection, not for a sleep. Needs Debian's ``dbus``
 package (``make system-deps``); fails loudly without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import selectors
 import shutil
-import subprocess
-import time
+import socket
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
+
+from server_process import ServerProcess
 
 START_TIMEOUT_S = 10.0
 
@@ -67,14 +67,17 @@ def find_dbus_daemon() -> str:
     return found
 
 
-class SystemBus:
+class SystemBus(ServerProcess):
     """A throwaway system-type D-Bus daemon under ``workdir`` (a context manager)."""
 
+    name = "dbus-daemon"
+    stop_timeout_s = 10.0
+
     def __init__(self, workdir: Path, *, bluez: BluezMode = "absent") -> None:
+        super().__init__(workdir / "dbus-daemon.log")
         self.workdir = workdir
         self.bluez = bluez
         self.socket = workdir / "system_bus_socket"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
@@ -94,55 +97,13 @@ class SystemBus:
         config.write_text(_CONFIG.format(socket=self.socket, servicedir=servicedir))
         return config
 
+    def _listens(self) -> bool:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(self.socket))
+            return True
+        return False
+
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         config = self._write_config()
-        proc = subprocess.Popen(
-            [find_dbus_daemon(), f"--config-file={config}", "--nofork", "--print-address=1"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self._proc = proc
-        assert proc.stdout is not None
-        # The address line is printed once the socket listens: wait for it (bounded).
-        deadline = time.monotonic() + timeout_s
-        line = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while not line.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    self.stop()
-                    raise RuntimeError(f"dbus-daemon did not start within {timeout_s} s")
-                chunk = os.read(proc.stdout.fileno(), 4096)
-                if not chunk:
-                    code = proc.wait()
-                    raise RuntimeError(f"dbus-daemon exited with {code} before listening")
-                line += chunk
-        if str(self.socket) not in line.decode():
-            self.stop()
-            raise RuntimeError(f"dbus-daemon listens elsewhere: {line!r}")
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-    def __enter__(self) -> SystemBus:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch([find_dbus_daemon(), f"--config-file={config}", "--nofork"])
+        self._wait_ready(self._listens, timeout_s, f"listen on {self.socket}")

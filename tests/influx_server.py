@@ -15,25 +15,19 @@ A missing binary is an error, never a skip: the InfluxDB tests are part of ``mak
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import shutil
-import socket
-import subprocess
-import time
 import urllib.parse
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-HOST = "127.0.0.1"
+from server_process import HOST, ServerProcess, free_port
+
+__all__ = ["InfluxServer", "InfluxServerError", "find_influxd", "free_port"]
+
 START_TIMEOUT_S = 20.0
 """Bound on waiting for ``/ping`` (it takes ~0.3 s here; a cold disk can be slower)."""
-STOP_TIMEOUT_S = 10.0
-"""Bound on waiting for a SIGTERMed server to exit (before it is killed)."""
-POLL_S = 0.02
-LOG_TAIL_LINES = 30
 
 MISSING_BINARY = (
     "influxd binary not found: install Debian's influxdb package "
@@ -43,13 +37,6 @@ MISSING_BINARY = (
 
 class InfluxServerError(RuntimeError):
     """The test server could not be started or queried."""
-
-
-def free_port() -> int:
-    """A TCP port on the loopback interface that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def find_influxd() -> str:
@@ -66,27 +53,27 @@ def find_influxd() -> str:
     return path
 
 
-class InfluxServer:
-    """One ``influxd`` process in ``workdir`` on free loopback ports. A context manager."""
+class InfluxServer(ServerProcess):
+    """One ``influxd`` process in ``workdir`` on free loopback ports. A context manager;
+    ``stop()`` (SIGTERM) keeps the data, ``kill()`` is a crash (the WAL is replayed on the next
+    start)."""
+
+    name = "influxd"
+    error = InfluxServerError
+    stop_timeout_s = 10.0
 
     def __init__(self, workdir: Path | str, *, binary: str | None = None) -> None:
+        super().__init__(Path(workdir) / "influxd.log")
         self.workdir = Path(workdir)
         self.binary = binary or find_influxd()
         self.http_port = free_port()
         self.rpc_port = free_port()
         self.config_path = self.workdir / "influxdb.conf"
-        self.log_path = self.workdir / "influxd.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Server root, e.g. ``http://127.0.0.1:8086``."""
         return f"http://{HOST}:{self.http_port}"
-
-    @property
-    def running(self) -> bool:
-        """Whether the process is alive."""
-        return self._process is not None and self._process.poll() is None
 
     def _write_config(self) -> None:
         w = self.workdir
@@ -120,7 +107,8 @@ bind-address = "{HOST}:{self.rpc_port}"
         )
 
     def start(self) -> None:
-        """Start the server (same ports and data on a restart); wait until ``/ping`` is 204.
+        """Start the server unless it runs (same ports and data on a restart); wait until
+        ``/ping`` is 204.
 
         Raises:
             InfluxServerError: it did not come up within :data:`START_TIMEOUT_S` (the message
@@ -130,30 +118,8 @@ bind-address = "{HOST}:{self.rpc_port}"
             return
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_config()
-        log = self.log_path.open("ab")
-        try:
-            self._process = subprocess.Popen(
-                [self.binary, "-config", str(self.config_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if self._ping():
-                return
-            time.sleep(POLL_S)
-        code = self._process.poll()
-        self.kill()
-        state = f"exited with code {code}" if code is not None else "did not answer /ping"
-        raise InfluxServerError(
-            f"influxd ({self.binary}) {state} within {START_TIMEOUT_S:.0f} s on {self.url}; "
-            f"config {self.config_path}; last lines of {self.log_path}:\n{self.log_tail()}"
-        )
+        self._launch([self.binary, "-config", str(self.config_path)])
+        self._wait_ready(self._ping, START_TIMEOUT_S, f"answer /ping on {self.url}")
 
     def _ping(self) -> bool:
         conn = http.client.HTTPConnection(HOST, self.http_port, timeout=1.0)
@@ -164,36 +130,6 @@ bind-address = "{HOST}:{self.rpc_port}"
             return False
         finally:
             conn.close()
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the server log."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM and wait (bounded); kill if it does not exit. Data stays on disk."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            self._process = None
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        self._process = None
-
-    def kill(self) -> None:
-        """SIGKILL (a crash): the WAL is replayed on the next start."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-        self._process = None
 
     # ------------------------------------------------------------------ HTTP helpers
 
@@ -250,18 +186,3 @@ bind-address = "{HOST}:{self.rpc_port}"
         body = lines.encode() if isinstance(lines, str) else lines
         status, text = self._request("POST", "/write", {"db": db, "precision": "ms"}, body)
         return status, text.decode(errors="replace")
-
-    # ------------------------------------------------------------------ context manager
-
-    def __enter__(self) -> InfluxServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(Exception):
-            self.stop()

@@ -38,26 +38,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
+
+from server_process import HOST, POLL_S, ServerProcess, free_port, port_open
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
-HOST = "127.0.0.1"
+__all__ = ["DEFAULT_RETENTION_MS", "TansuServer", "find_tansu", "free_port"]
+
 START_TIMEOUT_S = 15.0
 """Bound on waiting for the listener and the first metadata answer (~50 ms here)."""
-STOP_TIMEOUT_S = 5.0
-"""Bound on waiting for a SIGTERMed broker to exit (before it is killed)."""
 ADMIN_TIMEOUT_S = 10.0
 """Bound on one Admin API call (create topics, metadata)."""
-POLL_S = 0.01
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 """Kafka's default ``retention.ms`` (7 days); Tansu has no default, Quix Streams needs one."""
 
@@ -89,14 +86,6 @@ def find_tansu() -> str:
     raise RuntimeError(f"{MISSING_BINARY}; {candidate} is missing or not executable")
 
 
-def free_port() -> int:
-    """A TCP port that is free on the loopback interface right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _broker_env() -> dict[str, str]:
     """This process's environment without the variables that would reconfigure tansu."""
     return {
@@ -106,7 +95,7 @@ def _broker_env() -> dict[str, str]:
     }
 
 
-class TansuServer:
+class TansuServer(ServerProcess):
     """One in-memory ``tansu broker`` on a loopback port; restartable on the same port.
 
     Args:
@@ -114,30 +103,19 @@ class TansuServer:
         port: listener port (a free one when ``None``).
     """
 
+    name = "tansu"
+
     def __init__(self, workdir: Path, port: int | None = None) -> None:
+        super().__init__(workdir / "tansu.log")
         self.binary = find_tansu()
         self.workdir = workdir
         self.host = HOST
         self.port = port if port is not None else free_port()
-        self.log_path = workdir / "tansu.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         """``127.0.0.1:PORT``, the ``bootstrap.servers`` value (Quix's ``broker_address``)."""
         return f"{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the broker's log (for error messages)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def admin(self) -> AdminClient:
         """A new ``AdminClient`` on this broker."""
@@ -158,54 +136,24 @@ class TansuServer:
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the broker (again, on the same port, empty) and wait until it answers metadata."""
-        if self.running:
-            raise RuntimeError(f"tansu on port {self.port} is already running")
-        self.workdir.mkdir(parents=True, exist_ok=True)
         url = f"tcp://{self.host}:{self.port}"
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    self.binary,
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=_broker_env(),
-            )
+        self._launch(
+            [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            env=_broker_env(),
+        )
         deadline = time.monotonic() + timeout_s
-        admin: AdminClient | None = None
-        while True:
-            code = self._process.poll()
-            if code is not None:
-                self._process = None
-                raise RuntimeError(
-                    f"tansu exited with status {code} before answering on "
-                    f"{self.bootstrap}; log tail:\n{self.log_tail()}"
-                )
-            if admin is None:
-                # Connect only once the port is open: librdkafka would log every refusal.
-                with contextlib.suppress(OSError), socket.create_connection(
-                    (self.host, self.port), timeout=0.5
-                ):
-                    admin = self.admin()
-            if admin is not None and self._answers_metadata(
-                admin, max(0.1, min(1.0, deadline - time.monotonic()))
-            ):
-                return
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(
-                    f"tansu did not answer a metadata request on {self.bootstrap} within "
-                    f"{timeout_s:.0f} s; log tail:\n{self.log_tail()}"
-                )
-            time.sleep(POLL_S)
+        admin: list[AdminClient] = []
+
+        def answers() -> bool:
+            if not admin:  # connect only once the port is open: librdkafka logs every refusal
+                if not port_open(self.port, self.host):
+                    return False
+                admin.append(self.admin())
+            return self._answers_metadata(
+                admin[0], max(0.1, min(1.0, deadline - time.monotonic())))
+
+        self._wait_ready(answers, timeout_s, f"answer a metadata request on {self.bootstrap}")
 
     def create_topics(
         self,
@@ -252,28 +200,6 @@ class TansuServer:
                 )
             time.sleep(POLL_S)
 
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop (SIGTERM: it exits at once; in-memory data is gone either way); idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout_s)
-
-    def kill(self) -> None:
-        """Kill at once (SIGKILL: clients see the connection drop); idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=STOP_TIMEOUT_S)
-
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:
         """A hung broker: SIGSTOP for the block, SIGCONT after (connections stay open,
@@ -284,15 +210,3 @@ class TansuServer:
             yield
         finally:
             self._process.send_signal(signal.SIGCONT)
-
-    def __enter__(self) -> TansuServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -18,28 +18,22 @@ A missing binary is an error, never a skip: the MQTT tests are part of ``make te
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from server_process import HOST, ServerProcess, free_port, port_open
 
-HOST = "127.0.0.1"
+__all__ = ["MosquittoServer", "ThreadSubscriber", "find_mosquitto", "free_port"]
+
 START_TIMEOUT_S = 10.0
 """Bound on waiting for the listener to accept connections (it takes ~20 ms here)."""
-STOP_TIMEOUT_S = 5.0
-"""Bound on waiting for a SIGTERMed broker to exit (before it is killed)."""
-POLL_S = 0.01
 
 MISSING_BINARY = (
     "mosquitto binary not found: install Debian's mosquitto package "
@@ -55,26 +49,22 @@ def find_mosquitto() -> str:
     raise RuntimeError(MISSING_BINARY)
 
 
-def free_port() -> int:
-    """A TCP port that is free on the loopback interface right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class MosquittoServer:
+class MosquittoServer(ServerProcess):
     """One mosquitto process on a loopback port; restartable on the same port.
 
     Args:
         workdir: directory for the config, the log and (when ``persistence``) the database.
         persistence: keep sessions, subscriptions, queued and retained messages across
-            ``stop()``/``start()``.
+            ``stop()``/``start()`` (SIGTERM: a persistent broker saves its database; ``kill()``
+            saves nothing).
         port: listener port (a free one when ``None``).
     """
 
+    name = "mosquitto"
+
     def __init__(self, workdir: Path, *, persistence: bool = False, port: int | None = None,
                  users: Mapping[str, str] | None = None) -> None:
+        super().__init__(workdir / "mosquitto.log")
         self.binary = find_mosquitto()
         self.workdir = workdir
         self.persistence = persistence
@@ -82,17 +72,11 @@ class MosquittoServer:
         self.host = HOST
         self.port = port if port is not None else free_port()
         self.config_path = workdir / "mosquitto.conf"
-        self.log_path = workdir / "mosquitto.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """``mqtt://127.0.0.1:PORT``, the form :meth:`MqttTarget.from_url` takes."""
         return f"mqtt://{self.host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def _write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -133,80 +117,12 @@ class MosquittoServer:
                        timeout=START_TIMEOUT_S)
         return path
 
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines of the broker's log (for error messages)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
     def start(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Start the broker (again, on the same port) and wait until it accepts connections."""
-        if self.running:
-            raise RuntimeError(f"mosquitto on port {self.port} is already running")
         self._write_config()
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [self.binary, "-c", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            code = self._process.poll()
-            if code is not None:
-                self._process = None
-                raise RuntimeError(
-                    f"mosquitto exited with status {code} before accepting connections on "
-                    f"{self.host}:{self.port}; log tail:\n{self.log_tail()}"
-                )
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.5
-            ):
-                return
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(
-                    f"mosquitto did not accept connections on {self.host}:{self.port} within "
-                    f"{timeout_s:.0f} s; log tail:\n{self.log_tail()}"
-                )
-            time.sleep(POLL_S)
-
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Stop gracefully (SIGTERM: a persistent broker writes its database); idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout_s)
-
-    def kill(self) -> None:
-        """Kill at once (SIGKILL: nothing saved, clients see the connection drop); idempotent."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=STOP_TIMEOUT_S)
-
-    def __enter__(self) -> MosquittoServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch([self.binary, "-c", str(self.config_path)])
+        self._wait_ready(lambda: port_open(self.port, self.host), timeout_s,
+                         f"accept connections on {self.host}:{self.port}")
 
 
 class ThreadSubscriber:

@@ -30,7 +30,7 @@ from dbus_server import SystemBus
 
 from ingest.ble_errors import explain, explain_connect, system_bus_socket
 from ingest.clock import LoopClock
-from ingest.collector import Collector, SensorMap
+from ingest.collector import Collector
 from ingest.errors import (
     AdapterBusyError,
     AdapterPoweredOffError,
@@ -41,6 +41,7 @@ from ingest.errors import (
     NoAdapterError,
     SensorUnavailableError,
 )
+from ingest.sensor_map import SensorMap
 from stridewatch import cli
 
 Reason = BleakBluetoothNotAvailableReason

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.clock import LoopClock
-from ingest.collector import Collector, CollectorSettings, SensorAssignment, SensorMap
+from ingest.collector import Collector
+from ingest.collector_settings import CollectorSettings
 from ingest.gatt import uuids
 from ingest.records import (
     BatteryReading,
@@ -25,6 +26,7 @@ from ingest.records import (
     SensorKind,
     StrideReading,
 )
+from ingest.sensor_map import SensorAssignment, SensorMap
 from ingest.virtual import timewarp
 from ingest.virtual.sensors import Fault, VirtualFleet, virtual_fleet
 

@@ -24,12 +24,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal
 
 from ingest.clock import Clock
-from ingest.collector import Collector, CollectorSettings, SensorAssignment, SensorMap
+from ingest.collector import Collector
+from ingest.collector_settings import CollectorSettings
 from ingest.gatt import uuids
 from ingest.gatt.heart_rate import HeartRateMeasurement
 from ingest.gatt.rsc import RscFeature, RscMeasurement, encode_rsc_feature
 from ingest.gatt.simple import BodySensorLocation, encode_battery_level, encode_body_sensor_location
 from ingest.records import Contact, Reading, SensorKind
+from ingest.sensor_map import SensorAssignment, SensorMap
 from ingest.virtual.athlete import AthleteParams, AthleteTrace, simulate
 from ingest.virtual.peripheral import VirtualPeripheral
 from ingest.virtual.radio import CharacteristicSpec, ServiceSpec, VirtualRadio
