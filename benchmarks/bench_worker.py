@@ -21,21 +21,31 @@ Figures:
 
 from __future__ import annotations
 
+import gc
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.records import session_records  # noqa: E402
-from outputs.mqtt_codec import encode_reading  # noqa: E402
+from outputs.mqtt_codec import decode_reading, encode_reading  # noqa: E402
 from processing.pipeline import Pipeline  # noqa: E402
-from stridewatch.worker import READINGS_TOPIC, WorkerOptions, build_app  # noqa: E402
+from processing.snapshot import SNAPSHOT_EVERY, dump_processor  # noqa: E402
+from stridewatch.worker import (  # noqa: E402
+    READINGS_TOPIC,
+    AthleteStep,
+    WorkerOptions,
+    build_app,
+    encode_for_topic,
+)
 from tests.kafka_server import TansuServer  # noqa: E402
 
 ATHLETES = 8
@@ -91,10 +101,23 @@ def _changelog_bytes(bootstrap: str) -> tuple[int, int]:
         consumer.close()
 
 
+@dataclass(frozen=True)
+class WorkerRun:
+    rate: float
+    """Readings/s from the first processed reading to the last (wall clock)."""
+    readings: int
+    main_cpu_us: float
+    """CPU time of the worker's main thread (Quix, our step, encoding) per reading, µs: what
+    the worker itself costs when the broker keeps up (waiting for fetches is not CPU)."""
+    process_cpu_us: float
+    """CPU time of the whole process (also librdkafka's threads) per reading, µs."""
+    changelog: tuple[int, int]
+    """(messages, bytes) on the state changelog topics."""
+
+
 def _worker_rate(payloads: list[tuple[bytes, bytes]], producer_extra: Mapping[str, object],
-                 commit_interval_s: float = 1.0) -> tuple[float, int, tuple[int, int]]:
-    """(readings/s, readings, changelog (messages, bytes)) of one in-process worker on a fresh
-    broker holding ``payloads``."""
+                 commit_interval_s: float = 1.0) -> WorkerRun:
+    """One in-process worker on a fresh broker holding ``payloads``."""
     with tempfile.TemporaryDirectory() as tmp, TansuServer(Path(tmp) / "tansu") as kafka:
         kafka.create_topics([READINGS_TOPIC], partitions=4)
         _produce(kafka.bootstrap, payloads)
@@ -104,15 +127,20 @@ def _worker_rate(payloads: list[tuple[bytes, bytes]], producer_extra: Mapping[st
             consumer_extra={"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}))
         step = worker.step
         marks: dict[str, float] = {}
+        main_cpu = time.pthread_getcpuclockid(threading.main_thread().ident or 0)
 
         def watch() -> None:
             deadline = time.monotonic() + WAIT_S
             while step.counters.readings == 0 and time.monotonic() < deadline:
                 time.sleep(0.001)
             marks["first"] = time.perf_counter()
+            marks["cpu0"] = time.clock_gettime(main_cpu)
+            marks["proc0"] = time.process_time()
             while step.counters.readings < len(payloads) and time.monotonic() < deadline:
                 time.sleep(0.01)
             marks["last"] = time.perf_counter()
+            marks["cpu1"] = time.clock_gettime(main_cpu)
+            marks["proc1"] = time.process_time()
             worker.app.stop()
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -123,8 +151,66 @@ def _worker_rate(payloads: list[tuple[bytes, bytes]], producer_extra: Mapping[st
             watcher.join()
             worker.close()
         processed = step.counters.readings
-        return (processed / (marks["last"] - marks["first"]), processed,
-                _changelog_bytes(kafka.bootstrap))
+        return WorkerRun(
+            rate=processed / (marks["last"] - marks["first"]),
+            readings=processed,
+            main_cpu_us=(marks["cpu1"] - marks["cpu0"]) / processed * 1e6,
+            process_cpu_us=(marks["proc1"] - marks["proc0"]) / processed * 1e6,
+            changelog=_changelog_bytes(kafka.bootstrap),
+        )
+
+
+class _PlainState(dict[str, Any]):
+    """A dict as the per-athlete state: the step's own cost, without Quix's transactions."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def get_bytes(self, key: str, default: bytes | None = None) -> bytes | None:
+        value: bytes | None = dict.get(self, key, default)
+        return value
+
+    def set_bytes(self, key: str, value: bytes) -> None:
+        self[key] = value
+
+
+def _parts_us(payloads: list[tuple[bytes, bytes]]) -> dict[str, float]:
+    """µs per reading of the worker's own parts, timed alone on the same readings: ``step``
+    (what :class:`AthleteStep` costs: decoding, processing, journal and snapshot, into a
+    plain dict), and of it decoding alone, the processing alone and the snapshots (a dump of
+    each final processor, once per :data:`SNAPSHOT_EVERY` readings); then encoding the
+    outputs for the topics."""
+    gc.collect()
+    started = time.perf_counter()
+    decoded = [decode_reading(value) for _, value in payloads]
+    decode_s = time.perf_counter() - started
+    pipeline = Pipeline()
+    started = time.perf_counter()
+    for reading in decoded:
+        pipeline.process(reading)
+    processing_s = time.perf_counter() - started
+    step, states = AthleteStep(), {key: _PlainState() for key, _ in payloads}
+    started = time.perf_counter()
+    outputs = [o for key, value in payloads for o in step(value, states[key])]
+    step_s = time.perf_counter() - started
+    processors = list(pipeline.athletes.values())
+    started = time.perf_counter()
+    for processor in processors * 5:
+        dump_processor(processor)
+    dump_s = (time.perf_counter() - started) / (len(processors) * 5)
+    started = time.perf_counter()
+    for output in outputs:
+        encode_for_topic(output)
+    encode_s = time.perf_counter() - started
+    n = len(payloads) / 1e6
+    return {"step": round(step_s / n, 1), "step.decode": round(decode_s / n, 1),
+            "step.processing": round(processing_s / n, 1),
+            "step.snapshot": round(dump_s / SNAPSHOT_EVERY * 1e6, 1),
+            "encode_outputs": round(encode_s / n, 1),
+            "outputs_per_reading": round(len(outputs) / len(payloads), 2)}
 
 
 def run() -> list[dict[str, object]]:
@@ -135,15 +221,15 @@ def run() -> list[dict[str, object]]:
     for r in readings:
         pipeline.process(r)
     baseline = len(readings) / (time.perf_counter() - started)
-    rate, processed, (messages, size) = _worker_rate(payloads, producer_extra={})
+    parts = _parts_us(payloads)
+    main = _worker_rate(payloads, producer_extra={})
+    rate, processed, (messages, size) = main.rate, main.readings, main.changelog
     print("worker: again with the Tansu workaround batch.num.messages=1", file=sys.stderr)
-    tansu_rate, _, _ = _worker_rate(payloads, producer_extra=TANSU_PRODUCER)
+    tansu_rate = _worker_rate(payloads, producer_extra=TANSU_PRODUCER).rate
     print("worker: a checkpoint after every reading (the changelog's worst case)",
           file=sys.stderr)
-    few = payloads[:LIVE_READINGS]
-    _, live_processed, (_, live_size) = _worker_rate(few, producer_extra={},
-                                                     commit_interval_s=0.0)
-    live_per_reading = live_size / live_processed
+    live = _worker_rate(payloads[:LIVE_READINGS], producer_extra={}, commit_interval_s=0.0)
+    live_per_reading = live.changelog[1] / live.readings
     per_reading = size / processed
     return [{
         "name": "worker_readings",
@@ -155,11 +241,24 @@ def run() -> list[dict[str, object]]:
         "target": "informative (the latency-bounded figure: benchmark scaleout)",
         "readings": processed,
         "athletes_realtime_estimate": round(rate / 3),
+        "main_thread_cpu_us_per_reading": round(main.main_cpu_us, 1),
+        "process_cpu_us_per_reading": round(main.process_cpu_us, 1),
+        "readings_per_busy_core": round(1e6 / main.main_cpu_us),
+        "parts_us_per_reading": {
+            **parts,
+            "quix_and_kafka_client": round(
+                main.main_cpu_us - parts["step"] - parts["encode_outputs"], 1),
+        },
         "with_tansu_workaround": round(tansu_rate),
         "note": f"one worker in-process, {ATHLETES} athletes x {DURATION_S:.0f} s (HR 1 Hz + "
                 "footpod 2 Hz) pre-produced to 4 partitions of a Tansu broker on loopback; "
                 "with_tansu_workaround: the same with batch.num.messages=1 on the worker's "
-                "producer, which Tansu needs for state recovery: then the broker is the limit",
+                "producer, which Tansu needs for state recovery: then the broker is the limit; "
+                "readings_per_busy_core: 1 / the main thread's CPU time per reading, the "
+                "worker's own ceiling when the broker answers at once; parts_us_per_reading: "
+                "the worker's own parts timed alone on the same readings, the rest of the "
+                "main thread's CPU time is Quix (consume, state transactions, produce) and "
+                "the Kafka client",
     }, {
         "name": "changelog_bytes_per_reading",
         "value": round(live_per_reading, 1),
