@@ -27,7 +27,7 @@ from influx_server import InfluxServer
 from kafka_server import TansuServer
 from mosquitto_server import MosquittoServer, ThreadSubscriber, free_port
 
-from ingest.records import Reading
+from ingest.records import Reading, session_end
 from ingest.replay.fit import read_fit
 from outputs.influx.target import InfluxTarget
 from outputs.lineprotocol.encode import encode_point
@@ -79,10 +79,11 @@ def _readings(athlete: str) -> tuple[Reading, ...]:
     return activity.readings[:1200]  # 10+ minutes each: HRV, DFA, segments carry state
 
 
-def _reference(athletes: Sequence[str] = tuple(RUNS)) -> list[Output]:
-    """What the workers must emit: the single-process outputs, as topic messages."""
+def _reference(athletes: Sequence[str] = tuple(RUNS), *, ended: bool = False) -> list[Output]:
+    """What the workers must emit: the single-process outputs, as topic messages (``ended``:
+    with the final outputs of each session, as at the end of a ``run``)."""
     out: list[Output] = []
-    for record in _reference_records(athletes):
+    for record in _reference_records(athletes, ended=ended):
         payload = encode_output(record).payload
         if isinstance(record, Alert):
             out.append((ALERTS_TOPIC, record.athlete, "alert", payload))
@@ -91,7 +92,8 @@ def _reference(athletes: Sequence[str] = tuple(RUNS)) -> list[Output]:
     return out
 
 
-def _reference_records(athletes: Sequence[str]) -> list[ProcessingOutput]:
+def _reference_records(athletes: Sequence[str], *, ended: bool = False
+                       ) -> list[ProcessingOutput]:
     out: list[ProcessingOutput] = []
     for athlete in athletes:
         readings = _readings(athlete)
@@ -99,16 +101,23 @@ def _reference_records(athletes: Sequence[str]) -> list[ProcessingOutput]:
                                      id_prefix=session_id(readings[0]))
         for reading in readings:
             out.extend(processor.process(reading))
+        if ended:
+            out.extend(processor.finish())
     return out
 
 
 def _produce(kafka: TansuServer, athletes: Sequence[str], start: int = 0,
-             stop: int | None = None) -> None:
+             stop: int | None = None, *, end: bool = False) -> None:
+    """Produce the athletes' readings ``[start:stop]`` (``end``: then a ``session_end``
+    each, as ``collect --mqtt`` sends when it stops)."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": kafka.bootstrap, **TANSU_PRODUCER})
     for athlete in athletes:
-        for reading in _readings(athlete)[start:stop]:
+        readings = list(_readings(athlete)[start:stop])
+        if end:
+            readings.append(session_end(readings[-1]))
+        for reading in readings:
             producer.produce(READINGS_TOPIC, key=athlete.encode(),
                              value=encode_reading(reading).payload)
             producer.poll(0)
@@ -198,12 +207,16 @@ def _run_in_process(options: WorkerOptions, readings: int,
 
 
 def test_worker_gives_what_a_single_run_gives(topics: TansuServer, tmp_path: Path) -> None:
-    _produce(topics, list(RUNS))
+    """Every output of a ``run``, in order per athlete, down to the session's totals (distance,
+    HR, HRV, time in zones: the final SESSION metric a ``session_end`` brings)."""
+    _produce(topics, list(RUNS), end=True)
     options = WorkerOptions(bootstrap=topics.bootstrap, state_dir=tmp_path / "state",
                             producer_extra=TANSU_PRODUCER, consumer_extra=FAST_GROUP)
-    _run_in_process(options, sum(len(_readings(a)) for a in RUNS))
-    reference = _reference()
+    _run_in_process(options, sum(len(_readings(a)) + 1 for a in RUNS))
+    reference = _reference(ended=True)
     assert sum(1 for r in reference if r[0] == ALERTS_TOPIC) > 0  # the runs do raise alerts
+    finals = [r for r in reference if b'"final":true' in r[3]]
+    assert sorted(r[1] for r in finals) == sorted(RUNS)  # each session's totals, once
     got = _consume(topics, len(reference))
     # Per athlete and topic, in order (other athletes interleave freely), nothing more or less.
     assert _per_athlete(got) == _per_athlete(reference)
