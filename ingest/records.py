@@ -152,11 +152,16 @@ RECORD_TYPES: dict[type[Any], str] = {
 
 
 def session_end(last: Reading) -> LinkEvent:
-    """The end of ``last.athlete``'s session, stamped with the times of ``last``, their last
-    record: never late for processing, and the session ends where its data ends (what
-    ``finish()`` at the end of a local run uses)."""
+    """The end of ``last.athlete``'s session, stamped with the times of ``last``, their
+    newest record: the session ends where its data ends (what ``finish()`` at the end of a
+    local run uses). Processing takes an end even when it is stamped late."""
     return LinkEvent(athlete=last.athlete, sensor=last.sensor, time_utc=last.time_utc,
                      time_mono_s=last.time_mono_s, state=LinkState.SESSION_END)
+
+
+def is_session_end(record: Reading) -> bool:
+    """Whether ``record`` is a :func:`session_end`."""
+    return type(record) is LinkEvent and record.state is LinkState.SESSION_END
 
 
 def record_to_json(record: Reading) -> dict[str, Any]:

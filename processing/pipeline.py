@@ -32,6 +32,7 @@ from ingest.records import (
     Reading,
     SensorInfo,
     StrideReading,
+    is_session_end,
 )
 from processing.accelerations import Acceleration, AccelerationDetector
 from processing.alerts import AlertEngine, EarlyRiseHistory
@@ -199,8 +200,8 @@ class AthleteProcessor:
         counters.readings += 1
         t = record.time_mono_s
         latest = self._latest_s
-        if t < latest - self.settings.late_tolerance_s:
-            counters.late_dropped += 1
+        if t < latest - self.settings.late_tolerance_s and not is_session_end(record):
+            counters.late_dropped += 1  # (an end is never dropped: the session must end)
             return []
         utc = record.time_utc
         if t > latest:
@@ -590,6 +591,8 @@ class Pipeline:
         prefix asked for again."""
         p = self.athletes.get(record.athlete)
         if p is None:
+            if is_session_end(record):  # no session to end (ended already, or never began)
+                return []
             p = self.processor(record.athlete)
         out = p.process(record)
         if p.ended:

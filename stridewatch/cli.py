@@ -25,6 +25,7 @@ from ingest.sensor_map import SensorMap
 from ingest.virtual import timewarp
 from ingest.virtual.workouts import workout_names
 from stridewatch.errors import RuntimeFailureError, UsageError
+from stridewatch.signals import stop_on_sigterm
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -214,22 +215,22 @@ async def _collect_to_mqtt(
         def both(record: Reading) -> None:
             sink(record)
             publisher.publish_nowait(record)
-            last[record.athlete] = record
+            newest = last.get(record.athlete)
+            if newest is None or record.time_mono_s >= newest.time_mono_s:
+                last[record.athlete] = record
 
-        def end_sessions() -> None:
-            """The workout is over, --seconds passed or Ctrl-C: the remote `run` or worker
-            closes each athlete's session (totals, last split) as a local run's end does."""
-            for record in list(last.values()):
-                both(session_end(record))
-
+        stop_on_sigterm()
         try:
             collector = await collect_records(args, both)
-        except asyncio.CancelledError:  # Ctrl-C (asyncio.Runner cancels this task)
-            end_sessions()
+        finally:
+            # The workout is over, --seconds passed, Ctrl-C or SIGTERM (the task is
+            # cancelled): the remote `run` or worker closes each athlete's session (totals,
+            # last split) as a local run's end does.
+            for record in list(last.values()):
+                end = session_end(record)
+                sink(end)
+                publisher.publish_nowait(end)
             await publisher.flush(10.0)
-            raise
-        end_sessions()
-        await publisher.flush(10.0)
     return collector
 
 
@@ -244,7 +245,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     speed = args.speed if args.virtual else 1.0
     if args.mqtt:
-        collector = timewarp.run(_collect_to_mqtt(args, sink), speed=speed)
+        try:
+            collector = timewarp.run(_collect_to_mqtt(args, sink), speed=speed)
+        except asyncio.CancelledError:  # SIGTERM (systemd, docker stop): sessions were ended
+            print("stridewatch: stopped; the athletes' sessions were ended", file=sys.stderr)
+            return EXIT_OK
     else:
         collector = timewarp.run(collect_records(args, sink), speed=speed)
     totals = collector.counters()

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -56,6 +54,7 @@ from stridewatch.options import (
     resolve_session,
 )
 from stridewatch.session import SessionRecorder, live_outputs
+from stridewatch.signals import stop_on_sigterm
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 tg.create_task(_mqtt_readings(settings.mqtt_source, sink), name="mqtt-source")
 
     async def main() -> SessionRecorder:
-        _stop_on_sigterm()
+        stop_on_sigterm()
         recorder, _, problems = await _record_live(
             store_path=store_path, synchronous=settings.store_synchronous, source="ble",
             processing=settings.processing, athletes=athletes, influx=influx, mqtt=mqtt,
@@ -226,14 +225,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_OK
     _print_session_summaries(view.console, store_path, recorder.all_sessions(), settings.processing)
     return EXIT_OK
-
-
-def _stop_on_sigterm() -> None:
-    """SIGTERM (systemd, docker stop) ends the run like Ctrl-C: sessions are closed and stored."""
-    task = asyncio.current_task()
-    if task is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 async def _ble(
@@ -270,7 +261,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     store_path = Path(args.store) if args.store else default_store_path().with_name("sink.sqlite")
 
     async def main() -> None:
-        _stop_on_sigterm()
+        stop_on_sigterm()
         async with AsyncStore.open(store_path) as store:
             sessions: dict[str, str] = {}
 

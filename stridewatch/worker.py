@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ingest.records import Reading
+from ingest.records import Reading, is_session_end
 from outputs.errors import RecordCodecError
 from outputs.mqtt_codec import decode_reading, encode_output
 from processing.pipeline import AthleteProcessor
@@ -79,6 +79,8 @@ class StepCounters:
     wrong_key: int = 0
     new_sessions: int = 0
     """Athletes whose next session began after a SESSION_END closed the previous one."""
+    idle_ends: int = 0
+    """SESSION_ENDs with no session to end (the athlete's last one had ended): skipped."""
 
 
 @dataclass
@@ -114,6 +116,9 @@ class AthleteStep:
             self.counters.repeats += 1
             return []
         if journaled.processor.ended:  # the athlete's last session ended: this one is new
+            if is_session_end(reading):  # ... unless there is nothing to end (a second end)
+                self.counters.idle_ends += 1
+                return []
             self._start_session(reading, journaled, state)
         self.counters.readings += 1
         out = journaled.process(reading, value, state)

@@ -5,6 +5,7 @@ live outputs into the real Mosquitto and influxd."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mosquitto_server import MosquittoServer
+from mosquitto_server import MosquittoServer, ThreadSubscriber
 from proc_lines import LineReader, child_env, stop
 
 from outputs.store import SessionStore
@@ -102,6 +103,35 @@ def test_collect_to_mqtt_then_run_from_mqtt(tmp_path: Path, mosquitto: Mosquitto
     assert [r.raw.hex() for r in hr_got] == [r["raw"] for r in hr_sent]
     assert gait, "the central processed the remote readings"
     assert [m.values.get("final") for m in summary].count(True) == 1, "the totals, once"
+
+
+def test_a_gateway_stopped_by_sigterm_ends_its_athletes_sessions(
+    mosquitto: MosquittoServer,
+) -> None:
+    """systemd or ``docker stop`` stops a gateway with SIGTERM: like Ctrl-C, it publishes each
+    athlete's ``session_end`` (so the central closes the session) and exits 0."""
+    subscriber = ThreadSubscriber(mosquitto, "stridewatch/v1/+/readings")
+    gateway = _spawn("collect", "--virtual", "easy-8k", "--athletes", "2", "--format", "jsonl",
+                     "--mqtt", mosquitto.url)
+    log = LineReader(gateway.stderr)  # type: ignore[arg-type]
+    screen = LineReader(gateway.stdout)  # type: ignore[arg-type]
+    try:
+        wait_until(lambda: {t for t, _, _ in subscriber.messages()} == {
+            "stridewatch/v1/athlete-1/readings", "stridewatch/v1/athlete-2/readings"},
+            60, "readings of both athletes")
+        stop(gateway, log, sig=signal.SIGTERM)
+        screen.text()
+        assert gateway.returncode == 0, log.text()[-3000:]
+        ends = [(t, json.loads(p)) for t, p, _ in subscriber.messages()
+                if b'"session_end"' in p]
+        assert sorted(t for t, _ in ends) == ["stridewatch/v1/athlete-1/readings",
+                                              "stridewatch/v1/athlete-2/readings"]
+        assert "sessions were ended" in log.text()
+    finally:
+        subscriber.close()
+        if gateway.poll() is None:
+            gateway.kill()
+            gateway.wait(10)
 
 
 def test_demo_streams_alerts_to_mqtt_and_points_to_influxd(

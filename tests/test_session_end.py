@@ -91,6 +91,59 @@ def test_the_pipeline_starts_a_new_processor_after_an_end() -> None:
     assert asked == ["ann", "ann"]  # the second session read the history again
 
 
+def test_an_end_stamped_late_still_ends_the_session() -> None:
+    """An end stamped with an older record than the newest (another sensor's, say) is not
+    dropped as late data: the session must end, with what finish() gives."""
+    readings = _readings()[:CUT]
+    ended, finished = AthleteProcessor("ann", SETTINGS), AthleteProcessor("ann", SETTINGS)
+    for r in readings:
+        ended.process(r)
+        finished.process(r)
+    late = session_end(readings[CUT - 30])
+    assert late.time_mono_s < readings[-1].time_mono_s - SETTINGS.late_tolerance_s
+    out = ended.process(late)
+    assert ended.ended
+    assert repr(out) == repr(finished.finish())
+    assert ended.counters.late_dropped == 0
+
+
+def test_an_end_with_no_session_makes_no_processor() -> None:
+    """Two ends in a row, or an end before any data: nothing to end, nothing made."""
+    readings = _readings()
+    asked: list[str] = []
+
+    def history(athlete: str) -> AthleteHistory:
+        asked.append(athlete)
+        return AthleteHistory()
+
+    pipeline = Pipeline(SETTINGS, history=history)
+    assert pipeline.process(session_end(readings[0])) == []
+    assert not pipeline.athletes
+    for r in readings[:50]:
+        pipeline.process(r)
+    assert _final(pipeline.process(session_end(readings[49])))
+    assert pipeline.process(session_end(readings[49])) == []
+    assert not pipeline.athletes
+    assert asked == ["ann"]
+
+
+def test_the_worker_step_skips_an_end_with_no_session() -> None:
+    from test_snapshot import DictState
+
+    from stridewatch.worker import AthleteStep
+
+    readings = _readings()
+    step, state = AthleteStep(SETTINGS), DictState()
+    for r in readings[:50]:
+        step(encode_reading(r).payload, state)
+    assert _final(step(encode_reading(session_end(readings[49])).payload, state))
+    second_end = session_end(readings[48])  # another payload: not a repeat of the first end
+    assert step(encode_reading(second_end).payload, state) == []
+    assert (step.counters.idle_ends, step.counters.new_sessions) == (1, 0)
+    step(encode_reading(readings[50]).payload, state)
+    assert step.counters.new_sessions == 1
+
+
 async def test_the_recorder_closes_the_session_at_once_and_opens_the_next(
     tmp_path: Path,
 ) -> None:

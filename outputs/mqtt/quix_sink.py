@@ -5,10 +5,12 @@ Quix batches the worker's outputs per partition and calls :meth:`MqttOutputSink.
 checkpoints. Each output is published with :func:`outputs.mqtt_codec.encode_output` on
 ``stridewatch/v1/<athlete>/<kind>``:
 
-* alerts at QoS 1, and the checkpoint waits for the broker's acknowledgements: a batch with an
-  alert the broker did not take raises ``SinkBackpressureError``, so Quix aborts the
-  checkpoint and processes the same readings again (same alert ids: subscribers de-duplicate
-  by id, as they do for ``run``'s outbox). An alert is never lost while MQTT is down.
+* alerts and a session's final totals (the SESSION metric a ``session_end`` brings, followed
+  by the athlete's ``offline`` status) at QoS 1, and the checkpoint waits for the broker's
+  acknowledgements: a batch with one the broker did not take raises
+  ``SinkBackpressureError``, so Quix aborts the checkpoint and processes the same readings
+  again (same alert ids: subscribers de-duplicate by id, as they do for ``run``'s outbox).
+  Neither is lost while MQTT is down, and no athlete stays ``online`` for ever.
 * telemetry (metrics, RR, HRV, segments) at QoS 0, as in ``run``: while the broker is
   unreachable it is dropped and counted (``dropped``), never held up.
 * status: ``online`` (retained, QoS 1) the first time this worker publishes for an athlete,
@@ -92,9 +94,10 @@ class MqttOutputSink(BatchingSink):
         for item in batch:
             record: Any = item.value
             athlete: str = record.athlete
-            is_alert = isinstance(record, Alert)
+            final = _is_final(record)
+            must_deliver = final or isinstance(record, Alert)
             if not self.connected:
-                if is_alert:
+                if must_deliver:
                     self._give_back(f"broker {self.target.url} unreachable")
                 self.dropped += 1
                 continue
@@ -103,12 +106,12 @@ class MqttOutputSink(BatchingSink):
                 waiting.append(client.publish(status.topic, status.payload, qos=1, retain=True))
                 self._online.add(athlete)
             message = encode_output(record)
-            info = client.publish(message.topic, message.payload, qos=1 if is_alert else 0)
-            if is_alert:
+            info = client.publish(message.topic, message.payload, qos=1 if must_deliver else 0)
+            if must_deliver:
                 waiting.append(info)
             else:
                 self.published += 1
-            if _is_final(record):  # the session ended (SESSION_END): the athlete is offline
+            if final:  # the session ended (SESSION_END): the athlete is offline
                 status = encode_status(athlete, online=False)
                 waiting.append(client.publish(status.topic, status.payload, qos=1, retain=True))
                 self._online.discard(athlete)
