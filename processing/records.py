@@ -40,6 +40,13 @@ class Metric:
     """Field name (with unit) → value; None where the value is not defined now."""
 
 
+def is_session_totals(record: object) -> bool:
+    """Whether ``record`` is a session's final SESSION metric (its totals, ``final``: the
+    session ended): after it the athlete is offline until their next session."""
+    return (type(record) is Metric and record.group is MetricGroup.SESSION
+            and record.values.get("final") is True)
+
+
 def slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
     """The ``__set__`` of each named slot of the slotted class ``cls``, in order.
 

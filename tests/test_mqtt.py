@@ -289,6 +289,41 @@ async def test_publishes_metrics_alerts_and_retained_status(
         assert (message.payload, message.retain) == (b"offline", True)
 
 
+async def test_a_sessions_totals_mark_the_athlete_offline_until_their_next_output(
+    mosquitto: MosquittoServer, mqtt_token: str
+) -> None:
+    """A remote collector's ``session_end`` closes the session in a central ``run``: after
+    its totals the retained status says ``offline`` (a dashboard sees who runs now), and the
+    athlete's next session says ``online`` again, before its first output."""
+    athlete = f"Bo/{mqtt_token}"
+    base = f"stridewatch/v1/{escape_topic_level(athlete)}"
+    totals = Metric(athlete=athlete, time_utc=T0, time_mono_s=9.0, group=MetricGroup.SESSION,
+                    values={"final": True, "distance_m": 5000.0})
+
+    async def retained_status() -> bytes:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as late:
+            await late.subscribe(f"{base}/status", qos=1)
+            async with asyncio.timeout(WAIT_S):
+                message = await anext(aiter(late.messages))
+            assert message.retain
+            return bytes(message.payload)  # type: ignore[arg-type]
+
+    async with subscribed(mosquitto, f"{base}/#", f"sub-{mqtt_token}") as sub:
+        async with MqttPublisher(target(mosquitto), athlete=athlete) as pub:
+            await pub.wait_connected(WAIT_S)
+            await pub.publish(heart(athlete, 1))
+            await pub.publish(totals)
+            assert await pub.flush(WAIT_S)
+            assert await retained_status() == b"offline"
+            await pub.publish(heart(athlete, 2))  # the next session
+            assert await pub.flush(WAIT_S)
+            assert await retained_status() == b"online"
+            await until(lambda: len(sub.messages) >= 6, "everything, in order")
+        kinds = [(str(m.topic).rsplit("/", 1)[1], m.payload) for m in sub.messages][:6]
+        assert [k if k != "status" else p for k, p in kinds] == [
+            b"online", "metrics", "metrics", b"offline", b"online", "metrics"]
+
+
 async def test_home_assistant_discovery_is_published_retained(
     mosquitto: MosquittoServer, mqtt_token: str
 ) -> None:

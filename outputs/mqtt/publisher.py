@@ -4,7 +4,9 @@ Policy:
 
 * ``status`` is retained: ``online`` after every connect, ``offline`` on a clean close, and a
   Last Will ``offline`` (retained, QoS 1) that the broker publishes when the process dies or
-  the link is lost. A connection has one will, hence one publisher per athlete.
+  the link is lost. A connection has one will, hence one publisher per athlete. A session's
+  final totals (a remote collector's ``session_end``) are followed by ``offline`` too, and the
+  athlete's next output by ``online``: a dashboard sees who is running now.
 * Telemetry (metrics, rr, hrv, segment) is QoS 0, not retained, and goes through a bounded
   queue that **drops the oldest** when full (``dropped_telemetry``): fresh samples are worth
   more than stale ones, and :meth:`MqttPublisher.publish_nowait` never blocks the pipeline. A
@@ -56,7 +58,7 @@ from outputs.mqtt_codec import (
 )
 from outputs.outbox import AsyncOutbox, StoreOutbox
 from outputs.store import SessionStore
-from processing.records import Alert, ProcessingOutput
+from processing.records import Alert, ProcessingOutput, is_session_totals
 
 __all__ = ["TELEMETRY_BATCH", "TELEMETRY_QUEUE_SIZE", "AlertMode", "MqttPublisher"]
 
@@ -114,6 +116,8 @@ class MqttPublisher:
         self.client_id = client_id or default_client_id("pub")
         self._status_online = encode_status(athlete, online=True)
         self._status_offline = encode_status(athlete, online=False)
+        self._ended = False
+        """The athlete's session ended (its totals went out): the status says ``offline``."""
         self._telemetry: DropOldestQueue[OutgoingMessage] = DropOldestQueue(queue_size)
         self._telemetry_idle = asyncio.Event()
         self._telemetry_idle.set()
@@ -193,7 +197,13 @@ class MqttPublisher:
             self.encode_errors += 1
             logger.warning("MQTT: cannot encode %s, skipped: %s", type(record).__name__, exc)
             return
+        if self._ended:  # the last session ended: this output begins the athlete's next
+            self._ended = False
+            self._telemetry.put(self._status_online)
         self._telemetry.put(message)
+        if is_session_totals(record):
+            self._ended = True
+            self._telemetry.put(self._status_offline)
         self._telemetry_idle.clear()
 
     async def publish(self, record: ProcessingOutput) -> None:
@@ -221,7 +231,7 @@ class MqttPublisher:
         will = aiomqtt.Will(self._status_offline.topic, self._status_offline.payload,
                             qos=1, retain=True)
         async with make_client(self.target, client_id=self.client_id, will=will) as client:
-            online = self._status_online
+            online = self._status_offline if self._ended else self._status_online
             await client.publish(online.topic, online.payload, qos=1, retain=True)
             if self._ha_discovery:
                 for m in ha_discovery_messages(self.athlete):

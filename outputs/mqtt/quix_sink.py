@@ -36,7 +36,7 @@ from outputs.mqtt.client import KEEPALIVE_S, OPERATION_TIMEOUT_S, default_client
 from outputs.mqtt.target import MqttTarget
 from outputs.mqtt_codec import encode_output, encode_status
 from outputs.quix import BatchingSink, SinkBackpressureError, SinkBatch
-from processing.records import Alert, Metric, MetricGroup
+from processing.records import Alert, is_session_totals
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class MqttOutputSink(BatchingSink):
         for item in batch:
             record: Any = item.value
             athlete: str = record.athlete
-            final = _is_final(record)
+            final = is_session_totals(record)
             must_deliver = final or isinstance(record, Alert)
             if not self.connected:
                 if must_deliver:
@@ -142,9 +142,3 @@ class MqttOutputSink(BatchingSink):
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
-
-
-def _is_final(record: object) -> bool:
-    """Whether ``record`` is a session's final SESSION metric (its totals)."""
-    return (isinstance(record, Metric) and record.group is MetricGroup.SESSION
-            and record.values.get("final") is True)
