@@ -8,6 +8,7 @@ sessions; outputs are compared by ``repr`` (NaN-safe).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -36,6 +37,16 @@ def _final(outputs: list[ProcessingOutput]) -> Metric:
     (final,) = [o for o in outputs if isinstance(o, Metric) and o.group is MetricGroup.SESSION
                 and o.values.get("final")]
     return final
+
+
+def _asking_history(asked: list[str]) -> Callable[[str], AthleteHistory]:
+    """A pipeline's history source that notes each athlete it is asked for."""
+
+    def history(athlete: str) -> AthleteHistory:
+        asked.append(athlete)
+        return AthleteHistory()
+
+    return history
 
 
 def test_session_end_is_stamped_with_the_last_record_and_travels_as_json() -> None:
@@ -73,10 +84,7 @@ def test_an_end_before_any_data_gives_nothing() -> None:
 def test_the_pipeline_starts_a_new_processor_after_an_end() -> None:
     readings = _readings()
     asked: list[str] = []
-
-    def history(athlete: str) -> AthleteHistory:
-        asked.append(athlete)
-        return AthleteHistory()
+    history = _asking_history(asked)
 
     prefixes = iter(["s1", "s2"])
     pipeline = Pipeline(SETTINGS, history=history, id_prefix=lambda _athlete: next(prefixes))
@@ -111,10 +119,7 @@ def test_an_end_with_no_session_makes_no_processor() -> None:
     """Two ends in a row, or an end before any data: nothing to end, nothing made."""
     readings = _readings()
     asked: list[str] = []
-
-    def history(athlete: str) -> AthleteHistory:
-        asked.append(athlete)
-        return AthleteHistory()
+    history = _asking_history(asked)
 
     pipeline = Pipeline(SETTINGS, history=history)
     assert pipeline.process(session_end(readings[0])) == []
