@@ -22,7 +22,7 @@ from bleak.exc import (
     BleakGATTProtocolErrorCode,
 )
 
-from ingest.virtual.bleak_backend import parse_advertising_data
+from ingest.virtual.advertising import parse_advertising_data
 from ingest.virtual.peripheral import (
     CharacteristicSpec,
     ServiceSpec,

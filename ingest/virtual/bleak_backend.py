@@ -7,15 +7,15 @@ Plain bleak code runs unchanged against virtual peripherals::
         async with BleakClient(device, backend=radio.client_backend) as client:
             await client.start_notify(HRM_UUID, on_frame)
 
-:class:`VirtualCentral` owns the central bumble ``Device``; :func:`make_backend_classes` returns
-bleak backend classes bound to one central (several radios may coexist in a process).
+:func:`make_backend_classes` returns bleak backend classes bound to one
+:class:`~ingest.virtual.central.VirtualCentral` (several radios may coexist in a process); the
+central owns the bumble ``Device`` and handles scanning and connecting, and bumble errors
+become bleak errors at this edge (:mod:`ingest.virtual.error_translation`).
 
-Traps handled here (see ``shared/notes/bleak-over-bumble.md``): connects are serialised (one
-pending LE connection per controller, trap 3); a timed-out connect clears the controller's
-pending connection, which bumble's connection-cancel command leaves set (trap 4); the
-controller's double report (advertisement + identical scan response) is merged (trap 6); ATT
-errors become bleak errors (trap 8). Timeouts use the event loop's clock only, so a
-virtual-time loop drives them.
+Traps handled here (see ``shared/notes/bleak-over-bumble.md``): the client asks for a large
+ATT MTU, as OS stacks do, so notifications are not truncated; notifications bypass bumble's
+per-PDU debug formatting (trap 7). Timeouts use the event loop's clock only, so a virtual-time
+loop drives them.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid as uuid_lib
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from bleak.args import SizedBuffer
@@ -36,17 +34,12 @@ from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import (
-    BleakBluetoothNotAvailableError,
-    BleakBluetoothNotAvailableReason,
-    BleakDeviceNotFoundError,
-    BleakError,
-    BleakGATTProtocolError,
-)
-from bumble import att, core, hci
+from bleak.exc import BleakError
 from bumble.device import Peer
 
-from ingest.virtual.peripheral import ScheduleJob
+from ingest.virtual.advertising import Advertisement
+from ingest.virtual.central import DISCONNECT_TIMEOUT_S, VirtualCentral
+from ingest.virtual.error_translation import bleak_errors
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
@@ -54,337 +47,6 @@ logger.addHandler(logging.NullHandler())
 REQUESTED_ATT_MTU: Final = 247
 """ATT MTU the client asks for after connecting, as BlueZ/CoreBluetooth do; with the default
 23 bumble silently truncates notifications to 20 bytes."""
-
-DISCONNECT_TIMEOUT_S: Final = 5.0
-"""Bound on a requested disconnect (one LL round trip on the ideal link); past it the link is
-considered gone, as OS stacks do."""
-
-_REPORT_SCAN_RSP_LEGACY: Final = 0x04
-_REPORT_SCAN_RSP_EXTENDED_BIT: Final = 0x08
-
-ScanListener = Callable[["Advertisement"], None]
-
-
-# ---------------------------------------------------------------------- advertising data
-
-
-@dataclass(frozen=True)
-class Advertisement:
-    """One merged advertisement as seen by the central.
-
-    Attributes:
-        address: advertiser address, upper-case ``AA:BB:CC:DD:EE:FF``.
-        local_name: complete or shortened local name, ``None`` if absent.
-        service_uuids: 128-bit lower-case service UUIDs, in order, without duplicates.
-        manufacturer_data: company identifier → payload.
-        service_data: 128-bit service UUID → payload.
-        tx_power_dbm: advertised TX power level in dBm, ``None`` if absent.
-        rssi_dbm: received signal strength in dBm.
-    """
-
-    address: str
-    local_name: str | None
-    service_uuids: tuple[str, ...]
-    manufacturer_data: dict[int, bytes] = field(default_factory=dict)
-    service_data: dict[str, bytes] = field(default_factory=dict)
-    tx_power_dbm: int | None = None
-    rssi_dbm: int = -127
-
-
-_BASE_UUID_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
-
-
-def _uuid16(value: int) -> str:
-    return f"{value:08x}{_BASE_UUID_SUFFIX}"
-
-
-def parse_advertising_data(
-    data: bytes,
-) -> tuple[str | None, list[str], dict[int, bytes], dict[str, bytes], int | None]:
-    """Parses AD structures into (local_name, service_uuids, manufacturer_data, service_data,
-    tx_power_dbm). Malformed trailing bytes are ignored, as OS stacks do.
-
-    >>> parse_advertising_data(bytes.fromhex("020106 03030d18 0509414243"))[:2]
-    ('ABC', ['0000180d-0000-1000-8000-00805f9b34fb'])
-    """
-    name: str | None = None
-    short_name: str | None = None
-    uuids: list[str] = []
-    manufacturer: dict[int, bytes] = {}
-    service_data: dict[str, bytes] = {}
-    tx_power: int | None = None
-    offset = 0
-    while offset + 1 < len(data):
-        length = data[offset]
-        if length == 0 or offset + 1 + length > len(data):
-            break
-        ad_type = data[offset + 1]
-        value = data[offset + 2 : offset + 1 + length]
-        offset += 1 + length
-        match ad_type:
-            case 0x02 | 0x03:
-                uuids += [
-                    _uuid16(int.from_bytes(value[i : i + 2], "little"))
-                    for i in range(0, len(value) - 1, 2)
-                ]
-            case 0x04 | 0x05:
-                uuids += [
-                    _uuid16(int.from_bytes(value[i : i + 4], "little"))
-                    for i in range(0, len(value) - 3, 4)
-                ]
-            case 0x06 | 0x07:
-                uuids += [
-                    str(uuid_lib.UUID(bytes=value[i : i + 16][::-1]))
-                    for i in range(0, len(value) - 15, 16)
-                ]
-            case 0x08:
-                short_name = value.decode(errors="replace")
-            case 0x09:
-                name = value.decode(errors="replace")
-            case 0x0A if len(value) == 1:
-                tx_power = int.from_bytes(value, "little", signed=True)
-            case 0x16 if len(value) >= 2:
-                service_data[_uuid16(int.from_bytes(value[:2], "little"))] = bytes(value[2:])
-            case 0xFF if len(value) >= 2:
-                manufacturer[int.from_bytes(value[:2], "little")] = bytes(value[2:])
-            case _:
-                pass
-    return name or short_name, list(dict.fromkeys(uuids)), manufacturer, service_data, tx_power
-
-
-# ---------------------------------------------------------------------- errors
-
-
-def translate_error(exc: BaseException) -> BaseException:
-    """Maps a bumble exception to the bleak exception a user of bleak expects.
-
-    ATT error responses become :class:`BleakGATTProtocolError` (code kept); bumble connection
-    and protocol errors become :class:`BleakError`; anything else is returned unchanged.
-    """
-    if isinstance(exc, att.ATT_Error):
-        return BleakGATTProtocolError(int(exc.error_code))
-    if isinstance(exc, core.BaseBumbleError):
-        return BleakError(f"virtual radio: {exc}")
-    return exc
-
-
-@contextmanager
-def _bleak_errors() -> Iterator[None]:
-    """Translates bumble errors at the edge; also the ``CancelledError`` bumble raises in a
-    pending GATT request when the link drops (the task itself is not being cancelled)."""
-    try:
-        yield
-    except (att.ATT_Error, core.BaseBumbleError) as exc:
-        raise translate_error(exc) from exc
-    except asyncio.CancelledError as exc:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling() == 0:
-            raise BleakError("Not connected: the link was lost during the operation") from exc
-        raise
-
-
-# ---------------------------------------------------------------------- central
-
-
-class VirtualCentral:
-    """The central side of a virtual radio: one bumble ``Device`` shared by every bleak
-    scanner and client bound to it.
-
-    Args:
-        device: the powered-on central bumble ``Device``.
-        controller: its bumble ``Controller`` (to clear a stale pending connection).
-        link: the bumble ``LocalLink`` (to tell unknown addresses from unreachable ones).
-        schedule: hands a background job to the radio's worker.
-    """
-
-    def __init__(self, *, device: Any, controller: Any, link: Any, schedule: ScheduleJob) -> None:
-        self._device = device
-        self._controller = controller
-        self._link = link
-        self._schedule = schedule
-        self._connect_lock = asyncio.Lock()
-        self._scan_lock = asyncio.Lock()
-        self._scan_listeners: dict[Hashable, ScanListener] = {}
-        self._last_adv_data: dict[str, bytes] = {}
-        self._expecting: Any = None  # bumble Address of the connect in progress
-        self._claimed: set[int] = set()  # connection handles owned by a client
-        self._present = True
-        device.host.on("advertising_report", self._on_advertising_report)
-        device.on("connection", self._on_connection)
-
-    # -------------------------------------------------------------- the adapter
-
-    @property
-    def present(self) -> bool:
-        """Whether the adapter is there (see :meth:`remove_adapter`)."""
-        return self._present
-
-    async def remove_adapter(self) -> None:
-        """The adapter goes away (USB dongle pulled, controller reset or crash).
-
-        Every link drops (clients get their disconnected callback), scanning stops, and until
-        :meth:`restore_adapter` bleak calls fail as on BlueZ without the adapter: a scan start
-        with ``BleakBluetoothNotAvailableError`` (``NO_BLUETOOTH``, "No Bluetooth adapters
-        found."), a connect with ``BleakError("device 'dev_…' not found")``. Idempotent.
-        """
-        if not self._present:
-            return
-        self._present = False
-        async with self._scan_lock:
-            if self._device.is_scanning:
-                await self._device.stop_scanning()
-        for connection in list(self._device.connections.values()):
-            try:
-                async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                    await connection.disconnect(hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
-            except (TimeoutError, core.BaseBumbleError) as exc:
-                logger.debug("virtual central: dropping %s: %s", connection.peer_address, exc)
-
-    async def restore_adapter(self) -> None:
-        """The adapter is back: scanners still registered hear advertisements again;
-        connects work. Idempotent."""
-        if self._present:
-            return
-        self._present = True
-        async with self._scan_lock:
-            if self._scan_listeners and not self._device.is_scanning:
-                self._last_adv_data.clear()
-                await self._device.start_scanning(active=True, filter_duplicates=False)
-
-    def _require_adapter(self) -> None:
-        if not self._present:
-            raise BleakBluetoothNotAvailableError(
-                "No Bluetooth adapters found.", BleakBluetoothNotAvailableReason.NO_BLUETOOTH
-            )
-
-    # -------------------------------------------------------------- scanning
-
-    async def add_scan_listener(self, token: Hashable, listener: ScanListener) -> None:
-        """Registers a listener; starts scanning if it is the first.
-
-        Raises:
-            BleakBluetoothNotAvailableError: the adapter is gone.
-        """
-        self._require_adapter()
-        async with self._scan_lock:
-            self._scan_listeners[token] = listener
-            if not self._device.is_scanning:
-                self._last_adv_data.clear()
-                await self._device.start_scanning(active=True, filter_duplicates=False)
-
-    async def remove_scan_listener(self, token: Hashable) -> None:
-        """Unregisters a listener; stops scanning after the last one."""
-        async with self._scan_lock:
-            self._scan_listeners.pop(token, None)
-            if not self._scan_listeners and self._present and self._device.is_scanning:
-                await self._device.stop_scanning()
-
-    def _on_advertising_report(self, report: Any) -> None:
-        if not self._scan_listeners:
-            return
-        address = report.address.to_string(False)
-        data = bytes(report.data)
-        event_type = int(report.event_type)
-        is_extended = isinstance(report, hci.HCI_LE_Extended_Advertising_Report_Event.Report)
-        is_scan_rsp = (
-            bool(event_type & _REPORT_SCAN_RSP_EXTENDED_BIT)
-            if is_extended
-            else event_type == _REPORT_SCAN_RSP_LEGACY
-        )
-        if is_scan_rsp:
-            # The virtual controller answers every advertisement with a scan response that
-            # repeats the advertising data (notes, trap 6): merge, i.e. drop the echo.
-            previous = self._last_adv_data.get(address, b"")
-            if data == previous or not data:
-                return
-            data = previous + data
-        else:
-            self._last_adv_data[address] = data
-        name, uuids, manufacturer, service_data, tx_power = parse_advertising_data(data)
-        advertisement = Advertisement(
-            address=address,
-            local_name=name,
-            service_uuids=tuple(uuids),
-            manufacturer_data=manufacturer,
-            service_data=service_data,
-            tx_power_dbm=tx_power,
-            rssi_dbm=int(report.rssi),
-        )
-        for listener in list(self._scan_listeners.values()):
-            listener(advertisement)
-
-    # -------------------------------------------------------------- connections
-
-    def knows(self, address: str) -> bool:
-        """Whether a controller with this address is on the link (reachable or not)."""
-        wanted = address.upper()
-        return any(
-            c.random_address.to_string(False) == wanted for c in list(self._link.controllers)
-        )
-
-    async def connect(self, address: str, timeout_s: float) -> Any:
-        """Connects to ``address`` within ``timeout_s`` seconds (loop clock); returns the
-        bumble ``Connection``. Concurrent calls are serialised.
-
-        Raises:
-            BleakDeviceNotFoundError: no peripheral with this address on the radio.
-            BleakError: the adapter is gone (BlueZ's "device '…' not found").
-            TimeoutError: no connection in time (e.g. peripheral out of range).
-        """
-        if not self._present:
-            raise BleakError(f"device 'dev_{address.upper().replace(':', '_')}' not found")
-        if not self.knows(address):
-            raise BleakDeviceNotFoundError(
-                address, f"Device with address {address} was not found on the virtual radio"
-            )
-        peer_address = hci.Address(address.upper(), hci.Address.RANDOM_DEVICE_ADDRESS)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        async with asyncio.timeout_at(deadline):
-            await self._connect_lock.acquire()
-        try:
-            self._expecting = peer_address
-            try:
-                async with asyncio.timeout_at(deadline):
-                    with _bleak_errors():
-                        connection = await self._device.connect_le(peer_address, timeout=None)
-            except BaseException:
-                # Timeout, or the caller's own cancellation (bleak-retry-connector wraps
-                # connect in a timeout): either way the attempt is abandoned.
-                self._abandon_connect(peer_address)
-                raise
-            self._claimed.add(connection.handle)
-            connection.once("disconnection", lambda _r: self._claimed.discard(connection.handle))
-            return connection
-        finally:
-            self._expecting = None
-            self._connect_lock.release()
-
-    def _abandon_connect(self, peer_address: Any) -> None:
-        # bumble's controller accepts LE Create Connection Cancel but does nothing; its
-        # pending connection would make every later connect fail with COMMAND_DISALLOWED
-        # (notes, trap 4). A real controller drops it: do the same. Synchronous on purpose:
-        # this runs while the task is being cancelled.
-        self._controller.pending_le_connection = None
-        self._expecting = None
-        # A connection that completed in the same loop iteration as the timeout is an
-        # orphan; one the host learns of later is caught by _on_connection.
-        for connection in list(self._device.connections.values()):
-            if (
-                connection.peer_address == peer_address
-                and connection.role == hci.Role.CENTRAL
-                and connection.handle not in self._claimed
-            ):
-                self._schedule(f"orphan-{connection.handle}", connection.disconnect)
-
-    def _on_connection(self, connection: Any) -> None:
-        if connection.role != hci.Role.CENTRAL:
-            return
-        if self._expecting is not None and connection.peer_address == self._expecting:
-            return
-        # The host learnt of a connection after its connect timed out: drop it.
-        logger.debug("virtual central: dropping orphan connection to %s", connection.peer_address)
-        self._schedule(f"orphan-{connection.handle}", connection.disconnect)
 
 
 # ---------------------------------------------------------------------- bleak scanner
@@ -537,7 +199,7 @@ class VirtualBleakClient(BaseBleakClient):
         connection.on("disconnection", self._on_disconnection)
         try:
             async with asyncio.timeout_at(deadline):
-                with _bleak_errors():
+                with bleak_errors():
                     peer = Peer(connection)
                     await peer.request_mtu(REQUESTED_ATT_MTU)
                     self.services = await self._discover(peer)
@@ -590,7 +252,7 @@ class VirtualBleakClient(BaseBleakClient):
         self._disconnecting = True
         try:
             async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                with _bleak_errors():
+                with bleak_errors():
                     await connection.disconnect()
         except TimeoutError:
             logger.warning("%s - %s: disconnect timed out", self._name, self.address)
@@ -622,7 +284,7 @@ class VirtualBleakClient(BaseBleakClient):
             BleakError: not connected.
         """
         peer = self._require_peer()
-        with _bleak_errors():
+        with bleak_errors():
             return bytearray(await peer.read_value(characteristic.handle))
 
     async def read_gatt_descriptor(
@@ -630,7 +292,7 @@ class VirtualBleakClient(BaseBleakClient):
     ) -> bytearray:
         """Reads a descriptor value (see :meth:`read_gatt_char`)."""
         peer = self._require_peer()
-        with _bleak_errors():
+        with bleak_errors():
             return bytearray(await peer.read_value(descriptor.handle))
 
     async def write_gatt_char(
@@ -642,7 +304,7 @@ class VirtualBleakClient(BaseBleakClient):
             BleakGATTProtocolError: the peripheral answered with an ATT error (with response).
         """
         peer = self._require_peer()
-        with _bleak_errors():
+        with bleak_errors():
             await peer.write_value(characteristic.handle, bytes(data), with_response=response)
 
     async def write_gatt_descriptor(
@@ -650,7 +312,7 @@ class VirtualBleakClient(BaseBleakClient):
     ) -> None:
         """Writes a descriptor value (with response)."""
         peer = self._require_peer()
-        with _bleak_errors():
+        with bleak_errors():
             await peer.write_value(descriptor.handle, bytes(data), with_response=True)
 
     async def start_notify(
@@ -665,14 +327,14 @@ class VirtualBleakClient(BaseBleakClient):
             callback(bytearray(value))
 
         self._notify_callbacks[characteristic.handle] = on_value
-        with _bleak_errors():
+        with bleak_errors():
             await peer.subscribe(proxy, on_value, prefer_notify=True)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         """Disables notifications on a characteristic."""
         peer = self._require_peer()
         on_value = self._notify_callbacks.pop(characteristic.handle, None)
-        with _bleak_errors():
+        with bleak_errors():
             await peer.unsubscribe(characteristic.obj, on_value)
 
 

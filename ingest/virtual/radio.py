@@ -36,9 +36,9 @@ from ingest.background import BackgroundTask
 from ingest.virtual.bleak_backend import (
     VirtualBleakClient,
     VirtualBleakScanner,
-    VirtualCentral,
     make_backend_classes,
 )
+from ingest.virtual.central import VirtualCentral
 from ingest.virtual.peripheral import CharacteristicSpec, ServiceSpec, VirtualPeripheral
 
 __all__ = ["CharacteristicSpec", "ServiceSpec", "VirtualPeripheral", "VirtualRadio"]
