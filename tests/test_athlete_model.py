@@ -16,13 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.virtual.athlete import (
-    DT_S,
-    AthleteParams,
-    AthleteTrace,
-    simulate,
-    surge_time_s,
-)
+from ingest.virtual.athlete import AthleteTrace, simulate, surge_time_s
+from ingest.virtual.athlete_params import AthleteParams
+from ingest.virtual.time_grid import DT_S
 from ingest.virtual.workouts import (
     UnknownWorkoutError,
     Workout,

@@ -32,7 +32,8 @@ from ingest.gatt.rsc import RscFeature, RscMeasurement, encode_rsc_feature
 from ingest.gatt.simple import BodySensorLocation, encode_battery_level, encode_body_sensor_location
 from ingest.records import Contact, Reading, SensorKind
 from ingest.sensor_map import SensorAssignment, SensorMap
-from ingest.virtual.athlete import AthleteParams, AthleteTrace, simulate
+from ingest.virtual.athlete import AthleteTrace, simulate
+from ingest.virtual.athlete_params import AthleteParams
 from ingest.virtual.peripheral import VirtualPeripheral
 from ingest.virtual.radio import CharacteristicSpec, ServiceSpec, VirtualRadio
 from ingest.virtual.workouts import load_workout
