@@ -149,7 +149,7 @@ def describe_error(error: BaseException, target: MqttTarget) -> str:
     """The cause of an MQTT failure in words, with what to do (never a secret).
 
     >>> t = MqttTarget(host="broker", port=1883)
-    >>> describe_error(aiomqtt.MqttError("[Errno 111] Connection refused"), t)[:60]
+    >>> describe_error(aiomqtt.MqttError("[Errno 111] Connection refused"), t)[:61]
     'connection refused ([Errno 111] Connection refused): is a bro'
     """
     text = str(error)
