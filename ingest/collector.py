@@ -39,7 +39,7 @@ import dataclasses
 import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
 
@@ -55,23 +55,18 @@ from ingest.beat_clock import BeatClock
 from ingest.ble_errors import explain, leaves
 from ingest.clock import Clock
 from ingest.collector_settings import ADAPTER_PROBE_MAX_S, CollectorSettings
-from ingest.errors import AdapterBusyError, BluetoothUnavailableError, GattDecodeError
+from ingest.errors import AdapterBusyError, BluetoothUnavailableError
 from ingest.gatt import uuids
-from ingest.gatt.heart_rate import decode_heart_rate
-from ingest.gatt.rsc import RscFeature, decode_rsc, decode_rsc_feature
+from ingest.gatt.rsc import RscFeature, decode_rsc_feature
 from ingest.gatt.rsc import names as rsc_feature_names
-from ingest.gatt.simple import decode_battery_level, decode_body_sensor_location, decode_string
+from ingest.gatt.simple import decode_body_sensor_location, decode_string
 from ingest.records import (
-    BatteryReading,
-    Contact,
-    HeartRateReading,
-    LinkEvent,
     LinkState,
     Reading,
     SensorInfo,
     SensorKind,
-    StrideReading,
 )
+from ingest.sensor_frames import SensorCounters, SensorFrames
 from ingest.sensor_map import SensorMap
 
 log = logging.getLogger(__name__)
@@ -82,31 +77,10 @@ _SERVICE_KIND = {
 }
 
 
-@dataclasses.dataclass(slots=True)
-class SensorCounters:
-    """Per-sensor counters, readable at any time."""
+@dataclasses.dataclass(slots=True, kw_only=True)
+class _SensorState(SensorFrames):
+    """A sensor the collector keeps connected: its frames, and a wake-up for reconnects."""
 
-    frames: int = 0
-    bad_frames: int = 0
-    reserved_flag_frames: int = 0
-    connects: int = 0
-    connect_failures: int = 0
-    disconnects: int = 0
-    silences: int = 0
-    rr_gaps: int = 0
-
-
-@dataclasses.dataclass(slots=True)
-class _SensorState:
-    address: str
-    name: str
-    athlete: str
-    kind: SensorKind
-    counters: SensorCounters = dataclasses.field(default_factory=SensorCounters)
-    beat_clock: BeatClock = dataclasses.field(default_factory=BeatClock)
-    contact: Contact | None = None
-    running_supported: bool | None = None
-    last_notification_s: float = 0.0
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     """Set when the adapter is back: cuts the reconnect backoff short."""
 
@@ -258,21 +232,6 @@ class Collector:
         """Known sensors: address → (athlete, kind, name)."""
         return {a: (s.athlete, s.kind, s.name) for a, s in self._sensors.items()}
 
-    def _link(
-        self, state: _SensorState, link: LinkState, detail: str = "", raw: bytes = b""
-    ) -> None:
-        self._emit(
-            LinkEvent(
-                athlete=state.athlete,
-                sensor=state.address,
-                time_utc=self._clock.utc(),
-                time_mono_s=self._clock.monotonic_s(),
-                state=link,
-                detail=detail,
-                raw=raw,
-            )
-        )
-
     # ----------------------------------------------------------------- discovery
 
     async def _discover(self) -> None:
@@ -333,6 +292,8 @@ class Collector:
             name=name,
             athlete=athlete,
             kind=kind,
+            clock=self._clock,
+            emit=self._emit,
             beat_clock=BeatClock(self._settings.rr_gap_threshold_s),
         )
         self._sensors[device.address] = state
@@ -352,14 +313,14 @@ class Collector:
                     "reconnects when the adapter is back", problem)
         detail = f"{problem.cause}; the session stays open, sensors reconnect when it is back"
         for state in self._sensors.values():
-            self._link(state, LinkState.ADAPTER_LOST, detail)
+            state.link(LinkState.ADAPTER_LOST, detail)
 
     def _adapter_back(self) -> None:
         self._adapter_ok.set()
         problem, self._adapter_problem = self._adapter_problem, None
         log.warning("Bluetooth adapter is back: reconnecting every sensor")
         for state in self._sensors.values():
-            self._link(state, LinkState.ADAPTER_BACK,
+            state.link(LinkState.ADAPTER_BACK,
                        f"adapter is back after: {problem.cause}" if problem else "adapter is back")
             state.wake.set()
 
@@ -377,7 +338,7 @@ class Collector:
                 attempt += 1
             else:
                 attempt = 0
-                self._link(state, LinkState.DISCONNECTED, reason)
+                state.link(LinkState.DISCONNECTED, reason)
                 self._probe.set()
             if not self._adapter_ok.is_set():
                 continue  # wait for the adapter, not for a backoff
@@ -413,7 +374,7 @@ class Collector:
                 advice = connect_advice(state.name, state.kind)
             detail = f"connect failed: {type(exc).__name__}: {exc or 'timed out'}"
             log.warning("%s %s: %s. %s", state.name, state.address, detail, advice)
-            self._link(state, LinkState.CONNECT_FAILED, f"{detail}. {advice}")
+            state.link(LinkState.CONNECT_FAILED, f"{detail}. {advice}")
             with contextlib.suppress(BleakError, TimeoutError, OSError):
                 await client.disconnect()
             if isinstance(problem, BluetoothUnavailableError) and not isinstance(
@@ -424,7 +385,7 @@ class Collector:
         try:
             state.counters.connects += 1
             log.info("%s %s connected (%s)", state.name, state.address, state.athlete)
-            self._link(state, LinkState.CONNECTED)
+            state.link(LinkState.CONNECTED)
             await self._read_info(client, state)
             await self._subscribe(client, state)
             state.last_notification_s = self._clock.monotonic_s()
@@ -449,7 +410,7 @@ class Collector:
                     state.counters.silences += 1
                     log.warning("%s %s: no notification for %.0f s; reconnecting",
                                 state.name, state.address, silence)
-                    self._link(state, LinkState.SILENT, f"no notification for {silence:.0f} s")
+                    state.link(LinkState.SILENT, f"no notification for {silence:.0f} s")
                     return "silent link"
                 continue
             state.counters.disconnects += 1
@@ -478,10 +439,10 @@ class Collector:
         features: tuple[str, ...] | None = None
         if state.kind is SensorKind.HEART_RATE:
             raw = await self._read_optional(client, uuids.BODY_SENSOR_LOCATION)
-            location = self._decode_or_none(state, raw, decode_body_sensor_location)
+            location = state.decode_or_none(raw, decode_body_sensor_location)
         else:
             raw = await self._read_optional(client, uuids.RSC_FEATURE)
-            flags = self._decode_or_none(state, raw, decode_rsc_feature)
+            flags = state.decode_or_none(raw, decode_rsc_feature)
             if flags is not None:
                 features = rsc_feature_names(flags)
                 state.running_supported = bool(flags & RscFeature.WALKING_OR_RUNNING_STATUS)
@@ -502,125 +463,25 @@ class Collector:
         )
         raw = await self._read_optional(client, uuids.BATTERY_LEVEL)
         if raw is not None:
-            self._on_battery(state, raw)
-
-    def _decode_or_none(
-        self, state: _SensorState, raw: bytes | None, decode: Callable[[bytes], Any]
-    ) -> Any:
-        if raw is None:
-            return None
-        try:
-            return decode(raw)
-        except GattDecodeError as exc:
-            state.counters.bad_frames += 1
-            self._link(state, LinkState.BAD_FRAME, str(exc), raw)
-            return None
+            state.battery(raw)
 
     async def _subscribe(self, client: BleakClient, state: _SensorState) -> None:
         # Notifications are re-enabled after every connect: the CCCD is per connection.
         if state.kind is SensorKind.HEART_RATE:
             measurement = uuids.HEART_RATE_MEASUREMENT
-            handler = self._on_heart_rate
+            handler = state.heart_rate
         else:
             measurement = uuids.RSC_MEASUREMENT
-            handler = self._on_rsc
+            handler = state.rsc
 
         def on_measurement(_c: BleakGATTCharacteristic, data: bytearray) -> None:
-            handler(state, bytes(data))
+            handler(bytes(data))
 
         await client.start_notify(measurement, on_measurement)
         battery = client.services.get_characteristic(uuids.BATTERY_LEVEL)
         if battery is not None and "notify" in battery.properties:
 
             def on_battery(_c: BleakGATTCharacteristic, data: bytearray) -> None:
-                self._on_battery(state, bytes(data))
+                state.battery(bytes(data))
 
             await client.start_notify(uuids.BATTERY_LEVEL, on_battery)
-
-    # ----------------------------------------------------------------- notifications
-
-    def _bad_frame(self, state: _SensorState, exc: GattDecodeError) -> None:
-        state.counters.bad_frames += 1
-        log.debug("%s: %s", state.address, exc)
-        self._link(state, LinkState.BAD_FRAME, str(exc), exc.data)
-
-    def _on_heart_rate(self, state: _SensorState, raw: bytes) -> None:
-        now = self._clock.monotonic_s()
-        state.last_notification_s = now
-        state.counters.frames += 1
-        try:
-            m = decode_heart_rate(raw)
-        except GattDecodeError as exc:
-            self._bad_frame(state, exc)
-            return
-        if m.reserved_flags:
-            state.counters.reserved_flag_frames += 1
-        rr = m.rr_intervals_s
-        placed = state.beat_clock.place(now, rr)
-        if placed.gap_s is not None:
-            state.counters.rr_gaps += 1
-            self._link(state, LinkState.RR_GAP, f"{placed.gap_s:.1f} s of RR intervals missing")
-        if m.contact is not state.contact:
-            if m.contact is Contact.NOT_DETECTED:
-                self._link(state, LinkState.NO_CONTACT, "strap reports no skin contact")
-            elif state.contact is Contact.NOT_DETECTED:
-                self._link(state, LinkState.CONTACT, "skin contact regained")
-            state.contact = m.contact
-        self._emit(
-            HeartRateReading(
-                athlete=state.athlete,
-                sensor=state.address,
-                time_utc=self._clock.utc(),
-                time_mono_s=now,
-                heart_rate_bpm=m.heart_rate_bpm,
-                rr_intervals_s=rr,
-                beat_times_mono_s=placed.beat_times_s,
-                contact=m.contact,
-                energy_kj=m.energy_kj,
-                raw=raw,
-            )
-        )
-
-    def _on_rsc(self, state: _SensorState, raw: bytes) -> None:
-        now = self._clock.monotonic_s()
-        state.last_notification_s = now
-        state.counters.frames += 1
-        try:
-            m = decode_rsc(raw)
-        except GattDecodeError as exc:
-            self._bad_frame(state, exc)
-            return
-        if m.reserved_flags:
-            state.counters.reserved_flag_frames += 1
-        self._emit(
-            StrideReading(
-                athlete=state.athlete,
-                sensor=state.address,
-                time_utc=self._clock.utc(),
-                time_mono_s=now,
-                speed_mps=m.speed_mps,
-                cadence_per_min=m.cadence_per_min,
-                stride_length_m=m.stride_length_m,
-                total_distance_m=m.total_distance_m,
-                # The bit means something only when RSC Feature bit 2 says so (RSCS 1.0 §3.2).
-                running=m.running if state.running_supported else None,
-                raw=raw,
-            )
-        )
-
-    def _on_battery(self, state: _SensorState, raw: bytes) -> None:
-        try:
-            level = decode_battery_level(raw)
-        except GattDecodeError as exc:
-            self._bad_frame(state, exc)
-            return
-        self._emit(
-            BatteryReading(
-                athlete=state.athlete,
-                sensor=state.address,
-                time_utc=self._clock.utc(),
-                time_mono_s=self._clock.monotonic_s(),
-                level_pct=level,
-                raw=raw,
-            )
-        )

@@ -12,7 +12,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ingest.collector import SensorCounters
 from ingest.records import (
     BatteryReading,
     LinkEvent,
@@ -21,6 +20,7 @@ from ingest.records import (
     SensorInfo,
     SensorKind,
 )
+from ingest.sensor_frames import SensorCounters
 from processing.records import Alert, Metric, MetricGroup, ProcessingOutput, Segment
 
 _SHOWN_LINK_STATES = {
