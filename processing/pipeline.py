@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from math import isfinite
+from typing import Any
 
 from ingest.records import (
     BatteryReading,
@@ -33,6 +34,7 @@ from ingest.records import (
     SensorInfo,
     StrideReading,
     is_session_end,
+    session_end,
 )
 from processing.accelerations import Acceleration, AccelerationDetector
 from processing.alerts import AlertEngine, EarlyRiseHistory
@@ -145,6 +147,8 @@ class AthleteProcessor:
         self.counters = Counters()
         self._latest_s = -math.inf
         self._latest_utc: datetime | None = None
+        self._clocks: dict[str, tuple[datetime, float]] = {}
+        """Each sensor's last accepted (UTC, monotonic) stamp: :meth:`clock_restarted`."""
         # heart
         self._hr_source = SourceSelector(a.sensor_priority, self.settings.failover_s)
         self._quality = HrQuality(a)
@@ -194,6 +198,27 @@ class AthleteProcessor:
 
     # ------------------------------------------------------------------ entry point
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("_clocks", {})  # processors pickled before it existed
+        self.__dict__.update(state)
+
+    def clock_restarted(self, record: Reading) -> bool:
+        """Whether ``record`` comes from its collector's clock started again: its monotonic
+        time is behind the session's (it would be dropped as late), and against the same
+        sensor's last record the monotonic and UTC clocks disagree (the UTC went on, the
+        monotonic clock began anew). A collector that crashed or rebooted without ending its
+        sessions does that (a gateway's monotonic clock counts from boot); its records belong
+        to a new session, not to the late-data bin. Late data from a running clock moves both
+        clocks alike, and another gateway's sensor has no record here to compare with."""
+        tolerance = self.settings.late_tolerance_s
+        if not record.time_mono_s < self._latest_s - tolerance:
+            return False
+        seen = self._clocks.get(record.sensor)
+        if seen is None or is_session_end(record):
+            return False
+        utc_s = (record.time_utc - seen[0]).total_seconds()
+        return utc_s > 0 and abs(utc_s - (record.time_mono_s - seen[1])) > tolerance
+
     def process(self, record: Reading) -> list[ProcessingOutput]:
         """Everything ``record`` produces, in order."""
         counters = self.counters
@@ -204,6 +229,7 @@ class AthleteProcessor:
             counters.late_dropped += 1  # (an end is never dropped: the session must end)
             return []
         utc = record.time_utc
+        self._clocks[record.sensor] = (utc, t)
         if t > latest:
             self._latest_s = latest = t
             self._latest_utc = utc
@@ -588,12 +614,18 @@ class Pipeline:
     def process(self, record: Reading) -> list[ProcessingOutput]:
         """What ``record`` produces. A SESSION_END ends the athlete's processor (its final
         outputs are returned) and their next record starts a new one, with history and id
-        prefix asked for again."""
+        prefix asked for again. A record from a restarted collector clock
+        (:meth:`AthleteProcessor.clock_restarted`) ends the session as a SESSION_END would
+        and begins the next."""
         p = self.athletes.get(record.athlete)
         if p is None:
             if is_session_end(record):  # no session to end (ended already, or never began)
                 return []
             p = self.processor(record.athlete)
+        elif p.clock_restarted(record):  # the collector restarted: a new session
+            ended = p.process(session_end(record))
+            del self.athletes[record.athlete]
+            return ended + self.process(record)
         out = p.process(record)
         if p.ended:
             del self.athletes[record.athlete]

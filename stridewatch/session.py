@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from ingest.records import LinkEvent, LinkState, Reading
+from ingest.records import LinkEvent, LinkState, Reading, session_end
 from outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
 from outputs.mqtt import MqttAlertSender, MqttPublisher, MqttTarget
 from outputs.notify import Notifier, NotifyTarget
@@ -102,6 +102,14 @@ class SessionRecorder:
 
     def handle(self, record: Reading) -> list[ProcessingOutput]:
         athlete = record.athlete
+        processor = self.pipeline.athletes.get(athlete)
+        if processor is not None and processor.clock_restarted(record):
+            # The collector restarted without ending the session (crashed, rebooted): that
+            # session ended where its data ended, and this record begins the next.
+            log.warning("%s: the collector's clock started again (it restarted without ending "
+                        "the session): the session ends and a new one begins", athlete)
+            ended = self.handle(session_end(record))
+            return ended + self.handle(record)
         sid = self._session(record)
         if sid is None:
             return []

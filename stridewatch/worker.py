@@ -40,9 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ingest.records import Reading, is_session_end
+from ingest.records import Reading, is_session_end, session_end
 from outputs.errors import RecordCodecError
-from outputs.mqtt_codec import decode_reading, encode_output
+from outputs.mqtt_codec import decode_reading, encode_output, encode_reading
 from processing.pipeline import AthleteProcessor
 from processing.records import ProcessingOutput
 from processing.settings import ProcessingSettings
@@ -81,6 +81,9 @@ class StepCounters:
     """Athletes whose next session began after a SESSION_END closed the previous one."""
     idle_ends: int = 0
     """SESSION_ENDs with no session to end (the athlete's last one had ended): skipped."""
+    restarted_clocks: int = 0
+    """Sessions ended because their collector's clock started again (it restarted without
+    ending them): :meth:`~processing.pipeline.AthleteProcessor.clock_restarted`."""
 
 
 @dataclass
@@ -115,13 +118,24 @@ class AthleteStep:
         if journaled.is_repeat(value):
             self.counters.repeats += 1
             return []
+        out: list[ProcessingOutput] = []
+        processor = journaled.processor
+        if not processor.ended and processor.clock_restarted(reading):
+            # The collector restarted without ending the session (crashed, rebooted): that
+            # session ends where its data ended (as if it had sent its end), this reading
+            # begins the next. The end is journaled like a reading, so a restore agrees.
+            logger.warning("%s: the collector's clock started again: the session ends and a "
+                           "new one begins", reading.athlete)
+            end = session_end(reading)
+            self.counters.restarted_clocks += 1
+            out += journaled.process(end, encode_reading(end).payload, state)
         if journaled.processor.ended:  # the athlete's last session ended: this one is new
             if is_session_end(reading):  # ... unless there is nothing to end (a second end)
                 self.counters.idle_ends += 1
-                return []
+                return out
             self._start_session(reading, journaled, state)
         self.counters.readings += 1
-        out = journaled.process(reading, value, state)
+        out += journaled.process(reading, value, state)
         self.counters.outputs += len(out)
         return out
 

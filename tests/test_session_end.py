@@ -8,7 +8,10 @@ sessions; outputs are compared by ``repr`` (NaN-safe).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import pickle
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
@@ -191,3 +194,104 @@ async def test_the_recorder_ignores_an_end_with_no_open_session(tmp_path: Path) 
         recorder.handle(session_end(readings[9]))
         assert recorder.handle(session_end(readings[9])) == []  # a repeated end: no session
         assert len(store.store.sessions("ann")) == 1
+
+
+# -- a collector restarted without ending its sessions (crash, reboot) --------------------------
+
+REBOOT_GAP_S = 120.0
+"""The gateway is back two minutes later, its monotonic clock counting from boot again."""
+
+
+def _rebooted(readings: Sequence[Reading]) -> list[Reading]:
+    """``readings`` as a rebooted gateway stamps them: UTC goes on (after the outage), the
+    monotonic clock starts again near zero (50 s after boot)."""
+    shift = readings[0].time_mono_s - 50.0
+    return [dataclasses.replace(r, time_mono_s=r.time_mono_s - shift,
+                                time_utc=r.time_utc + timedelta(seconds=REBOOT_GAP_S))
+            for r in readings]
+
+
+def test_a_restarted_collector_clock_ends_the_session_and_begins_the_next() -> None:
+    """Before, every record of a rebooted gateway was dropped as late (its monotonic time is
+    behind the session's) until its clock caught up: hours of data lost."""
+    readings = _readings()
+    after = _rebooted(readings[CUT:])
+    pipeline = Pipeline(SETTINGS)
+    out = [o for r in (*readings[:CUT], *after) for o in pipeline.process(r)]
+    first, second = AthleteProcessor("ann", SETTINGS), AthleteProcessor("ann", SETTINGS)
+    reference = [o for r in readings[:CUT] for o in first.process(r)] + first.finish()
+    reference += [o for r in after for o in second.process(r)]
+    assert repr(out) == repr(reference)
+    assert pipeline.athletes["ann"].counters.late_dropped == 0
+
+
+def test_late_data_and_another_gateways_sensor_are_not_a_restart() -> None:
+    readings = _readings()
+    processor = AthleteProcessor("ann", SETTINGS)
+    for r in readings[:CUT]:
+        processor.process(r)
+    resent = readings[CUT - 100]  # the same clock, 100 records ago: late data
+    assert not processor.clock_restarted(resent)
+    other = dataclasses.replace(_rebooted(readings[CUT:])[0], sensor="another-gateway-strap")
+    assert not processor.clock_restarted(other)  # no earlier record of that sensor to compare
+    assert processor.clock_restarted(_rebooted(readings[CUT:])[0])
+    assert not processor.clock_restarted(session_end(_rebooted(readings[CUT:])[0]))
+
+
+def test_a_processor_pickled_before_clock_tracking_loads_and_tracks() -> None:
+    readings = _readings()
+    processor = AthleteProcessor("ann", SETTINGS)
+    for r in readings[:CUT]:
+        processor.process(r)
+    del processor.__dict__["_clocks"]  # as pickled by the previous release
+    loaded = pickle.loads(pickle.dumps(processor))
+    assert not loaded.clock_restarted(_rebooted(readings[CUT:])[0])  # nothing known yet
+    for r in readings[CUT:CUT + 10]:  # both sensors (strap and footpod) again
+        loaded.process(r)
+    assert loaded.clock_restarted(_rebooted(readings[CUT + 10:])[0])
+
+
+async def test_the_recorder_closes_a_restarted_collectors_session_and_opens_the_next(
+    tmp_path: Path,
+) -> None:
+    readings = _readings()
+    after = _rebooted(readings[CUT:])
+    async with AsyncStore.open(tmp_path / "s.sqlite") as store:
+        recorder = SessionRecorder(store, "remote", SETTINGS)
+        for r in readings[:CUT]:
+            recorder.handle(r)
+        assert _final(recorder.handle(after[0]))  # the first session's totals
+        for r in after[1:]:
+            recorder.handle(r)
+        recorder.finish()
+        await store.flush()
+        recorder.close_sessions()
+    with SessionStore.open(tmp_path / "s.sqlite") as s:
+        first, second = s.sessions("ann")
+        assert first.end_utc == readings[CUT - 1].time_utc  # ended where its data ended
+        assert second.start_utc == after[0].time_utc
+        assert len(list(s.readings(first.id))) == CUT + 1  # with the end
+        assert len(list(s.readings(second.id))) == len(after)
+
+
+def test_the_worker_step_ends_a_restarted_collectors_session_also_across_a_restore() -> None:
+    from test_snapshot import DictState
+
+    from stridewatch.worker import AthleteStep, session_id
+
+    readings = _readings()[:1200]
+    after = _rebooted(readings[CUT:])
+    state = DictState()
+    steps = [AthleteStep(SETTINGS)]
+    out: list[str] = []
+    for i, r in enumerate((*readings[:CUT], *after)):
+        if i in (CUT, CUT + 1, CUT + 70):  # a worker dies right at the restart, and later
+            steps.append(AthleteStep(SETTINGS))
+        out += [repr(o) for o in steps[-1](encode_reading(r).payload, state)]
+    first = AthleteProcessor("ann", SETTINGS, id_prefix=session_id(readings[0]))
+    second = AthleteProcessor("ann", SETTINGS, id_prefix=session_id(after[0]))
+    reference = [o for r in readings[:CUT] for o in first.process(r)] + first.finish()
+    reference += [o for r in after for o in second.process(r)]
+    assert out == [repr(o) for o in reference]
+    assert sum(s.counters.restarted_clocks for s in steps) == 1
+    assert sum(s.counters.new_sessions for s in steps) == 1
