@@ -10,7 +10,7 @@ import dataclasses
 import enum
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Final, cast
+from typing import Final, TypeGuard, cast
 
 MetricValue = float | int | str | bool | None
 
@@ -40,7 +40,7 @@ class Metric:
     """Field name (with unit) → value; None where the value is not defined now."""
 
 
-def is_session_totals(record: object) -> bool:
+def is_session_totals(record: object) -> TypeGuard[Metric]:
     """Whether ``record`` is a session's final SESSION metric (its totals, ``final``: the
     session ended): after it the athlete is offline until their next session."""
     return (type(record) is Metric and record.group is MetricGroup.SESSION

@@ -15,7 +15,7 @@ from rich.progress import Progress
 
 from outputs.store import SessionStore
 from processing.pipeline import Pipeline
-from processing.records import Alert, Metric
+from processing.records import Alert, is_session_totals
 from processing.settings import ProcessingSettings
 from stridewatch.errors import UsageError
 from stridewatch.options import (
@@ -87,7 +87,7 @@ def _with_file_totals(final: list[Any], totals: Any) -> list[Any]:
                "timer_time_s": totals.timer_time_s}
     out: list[Any] = []
     for record in final:
-        if isinstance(record, Metric) and record.values.get("final") is True:
+        if is_session_totals(record):
             values = {**record.values, **{k: float(v) for k, v in figures.items()
                                           if v is not None}}
             record = dataclasses.replace(record, values=values)
@@ -116,7 +116,7 @@ def _import_activity(store: SessionStore, activity: Any, progress: Progress, tas
         **base.athletes,
         activity.athlete: dataclasses.replace(athlete, cadence_unit=cadence),
     })
-    from stridewatch.session import SUMMARY_KEYS, athlete_history
+    from stridewatch.session import athlete_history, end_session
 
     pipeline = Pipeline(settings, history=lambda a: athlete_history(store, a))
     records: list[Any] = []
@@ -137,15 +137,9 @@ def _import_activity(store: SessionStore, activity: Any, progress: Progress, tas
                for r in records]
     try:
         store.write(sid, records)  # one transaction: all or nothing
-        summary = next(
-            (m for m in final if isinstance(m, Metric) and m.values.get("final")), None
-        )
+        summary = next((m for m in final if is_session_totals(m)), None)
         if summary is not None:
-            store.end_session(sid, summary.time_utc)
-            for key in SUMMARY_KEYS:
-                value = summary.values.get(key)
-                if value is not None:
-                    store.set_session_summary(sid, key, value)
+            end_session(store, sid, summary)
     except BaseException:
         store.delete_session(sid)
         raise

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from ingest.records import LinkEvent, LinkState, Reading, session_end
+from ingest.records import Reading, is_session_end, session_end
 from outputs.influx import InfluxTarget, InfluxWriter, OutboxDelivery
 from outputs.mqtt import MqttAlertSender, MqttPublisher, MqttTarget
 from outputs.notify import Notifier, NotifyTarget
@@ -26,7 +26,7 @@ from outputs.outbox import StoreOutbox
 from outputs.speech import DEFAULT_TIMEOUT_S, Speaker
 from outputs.store import AsyncStore, SessionStore
 from processing.pipeline import AthleteHistory, Pipeline
-from processing.records import Alert, Metric, MetricGroup, ProcessingOutput
+from processing.records import Alert, Metric, ProcessingOutput, is_session_totals
 from processing.settings import ProcessingSettings
 from stridewatch.config import SpeakSettings
 
@@ -91,7 +91,7 @@ class SessionRecorder:
         SESSION_END of an athlete with no open session (nothing to end)."""
         sid = self.sessions.get(record.athlete)
         if sid is None:
-            if isinstance(record, LinkEvent) and record.state is LinkState.SESSION_END:
+            if is_session_end(record):
                 return None
             sid = self.store.store.create_session(
                 record.athlete, record.time_utc, self.source, meta={"source": self.source}
@@ -138,9 +138,7 @@ class SessionRecorder:
 
     def _keep_final(self, athlete: str, outputs: Sequence[ProcessingOutput]) -> None:
         for out in outputs:
-            if not isinstance(out, Metric) or out.group is not MetricGroup.SESSION:
-                continue
-            if out.values.get("final"):
+            if is_session_totals(out):
                 self.finals[self.sessions[athlete]] = out
 
     def finish(self) -> dict[str, str]:
@@ -164,16 +162,19 @@ class SessionRecorder:
             self._close(sid)
 
     def _close(self, sid: str) -> None:
-        """The session's end time and summary values, from its final SESSION metric."""
         final = self.finals.get(sid)
-        if final is None:
-            return
-        sync = self.store.store
-        sync.end_session(sid, final.time_utc)
-        for key in SUMMARY_KEYS:
-            value = final.values.get(key)
-            if value is not None:
-                sync.set_session_summary(sid, key, value)
+        if final is not None:
+            end_session(self.store.store, sid, final)
+
+
+def end_session(store: SessionStore, sid: str, final: Metric) -> None:
+    """Close the session at its final SESSION metric: the end time and the summary values
+    later sessions read (:data:`SUMMARY_KEYS`)."""
+    store.end_session(sid, final.time_utc)
+    for key in SUMMARY_KEYS:
+        value = final.values.get(key)
+        if value is not None:
+            store.set_session_summary(sid, key, value)
 
 
 @dataclasses.dataclass

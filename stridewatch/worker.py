@@ -129,7 +129,7 @@ class AthleteStep:
             end = session_end(reading)
             self.counters.restarted_clocks += 1
             out += journaled.process(end, encode_reading(end).payload, state)
-        if journaled.processor.ended:  # the athlete's last session ended: this one is new
+        if processor.ended:  # the athlete's last session ended: this one is new
             if is_session_end(reading):  # ... unless there is nothing to end (a second end)
                 self.counters.idle_ends += 1
                 return out
